@@ -1,0 +1,118 @@
+"""Asyncio-first SDK for the Userplane public API.
+
+```python
+from userplane_async import AsyncUserplane, ResourceKind
+
+async with AsyncUserplane() as client:
+    async for recording in client.recordings.list("ws_1"):
+        ...
+```
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from ._client import AsyncUserplane
+from ._clock import Clock
+from ._errors import (
+    AuthenticationError,
+    ClientClosedError,
+    ConfigurationError,
+    ConnectError,
+    GoneError,
+    InvalidIDError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+    UserplaneAPIError,
+    UserplaneError,
+)
+from ._http import Timeout
+from ._models import (
+    Creator,
+    DeletedLink,
+    DeletedRecording,
+    Domain,
+    InviteURL,
+    Link,
+    Me,
+    Page,
+    Pagination,
+    Project,
+    ProjectRef,
+    Recording,
+    RecordingLink,
+    RecordingMeta,
+    RecordingResource,
+    ResourceKind,
+    ResourceSource,
+    User,
+    UserStats,
+    Workspace,
+    WorkspaceMembership,
+)
+from ._pagination import AsyncPaginator
+from ._ratelimit import RateLimit
+from ._retry import RetryPolicy
+from ._version import __version__
+
+__all__ = [
+    "AsyncPaginator",
+    "AsyncUserplane",
+    "AuthenticationError",
+    "ClientClosedError",
+    "Clock",
+    "ConfigurationError",
+    "ConnectError",
+    "Creator",
+    "DeletedLink",
+    "DeletedRecording",
+    "Domain",
+    "GoneError",
+    "InvalidIDError",
+    "InviteURL",
+    "Link",
+    "Me",
+    "NotFoundError",
+    "Page",
+    "Pagination",
+    "PermissionDeniedError",
+    "Project",
+    "ProjectRef",
+    "RateLimit",
+    "RateLimitError",
+    "Recording",
+    "RecordingLink",
+    "RecordingMeta",
+    "RecordingResource",
+    "RequestTimeoutError",
+    "ResourceKind",
+    "ResourceSource",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "ServerError",
+    "Timeout",
+    "TransportError",
+    "User",
+    "UserStats",
+    "UserplaneAPIError",
+    "UserplaneError",
+    "Workspace",
+    "WorkspaceMembership",
+    "__version__",
+]
+
+# Show users the public path (userplane_async.AsyncUserplane), not the private module.
+# Models resolve their string annotations first: they are looked up in the defining module.
+for _name in __all__:
+    _obj = globals()[_name]
+    if attrs.has(_obj):
+        attrs.resolve_types(_obj)
+    if getattr(_obj, "__module__", "").startswith("userplane_async."):
+        _obj.__module__ = __name__
+del _name, _obj

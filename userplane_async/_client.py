@@ -1,0 +1,134 @@
+"""``AsyncUserplane``: configuration, lifecycle and the API namespaces."""
+
+from __future__ import annotations
+
+import os
+import re
+from types import TracebackType
+
+import aiohttp
+import attrs
+
+from ._clock import SYSTEM_CLOCK, Clock
+from ._convert import structure
+from ._errors import ConfigurationError
+from ._http import ApiTransport, Timeout
+from ._models import Me
+from ._ratelimit import RateLimit, RateLimiter
+from ._resources.links import Links
+from ._resources.projects import Projects
+from ._resources.recordings import Recordings
+from ._resources.workspaces import Workspaces
+from ._retry import RetryPolicy
+from ._urls import DEFAULT_BASE_URL, check_base_url
+
+_KEY_SHAPE = re.compile(r"[\x21-\x7e]+")  # visible ASCII: nothing that could split a header
+
+
+def _api_key(api_key: object) -> str:
+    key = api_key if api_key is not None else os.environ.get("USERPLANE_API_KEY")
+    if not key:
+        raise ConfigurationError(
+            "no API key: pass api_key=... or set the USERPLANE_API_KEY environment variable"
+        )
+    if not isinstance(key, str) or not _KEY_SHAPE.fullmatch(key):
+        raise ConfigurationError("the API key must be visible ASCII with no spaces")
+    return key
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigurationError(f"{name} must be a positive int")
+    return value
+
+
+class AsyncUserplane:
+    """Async client for the whole Userplane public API.
+
+    Use it as ``async with AsyncUserplane() as client:`` or call :meth:`aclose` yourself.
+    One client is meant to live long and be shared by many tasks: its limiter keeps all of
+    them within the API budget, and a 429 pauses them all once.
+
+    Args:
+        api_key: The ``uspl_...`` key; defaults to ``$USERPLANE_API_KEY``.
+        base_url: Defaults to ``$USERPLANE_BASE_URL``, then the production API. Only https,
+            except on loopback hosts.
+        timeout: Seconds, or a :class:`Timeout` with separate connect/read/total values.
+        max_retries: Shorthand for ``retry.attempts - 1``.
+        concurrency: Parallel storage downloads of this client (the downloader uses it).
+        rate_limit: The client-side API budget; ``None`` switches the limiter off.
+        retry: How 429s, 5xx answers and network failures are retried.
+        session: An ``aiohttp.ClientSession`` to send API calls with; it is left open.
+        clock: Time source for the limiter and retries (tests pass a fake one).
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | Timeout = Timeout(),  # noqa: B008 - frozen value object
+        max_retries: int | None = None,
+        concurrency: int = 8,
+        rate_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen value object
+        retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value object
+        session: aiohttp.ClientSession | None = None,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        key = _api_key(api_key)
+        url = check_base_url(base_url or os.environ.get("USERPLANE_BASE_URL") or DEFAULT_BASE_URL)
+        if max_retries is not None:
+            retry = attrs.evolve(retry, attempts=max_retries + 1)
+        self.concurrency = _positive_int(concurrency, "concurrency")
+        self.rate_limit = rate_limit
+        self.retry = retry
+        self._http = ApiTransport(
+            api_key=key,
+            base_url=url,
+            timeout=Timeout.of(timeout),
+            retry=retry,
+            limiter=RateLimiter(rate_limit, clock),
+            clock=clock,
+            session=session,
+        )
+        self.workspaces = Workspaces(self._http)
+        self.projects = Projects(self._http)
+        self.links = Links(self._http)
+        self.recordings = Recordings(self._http)
+
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url)
+
+    @property
+    def api_calls(self) -> int:
+        """API calls this client has sent so far, retries included."""
+        return self._http.limiter.calls
+
+    @property
+    def closed(self) -> bool:
+        return self._http.closed
+
+    async def me(self) -> Me:
+        """The key's user and their aggregate stats."""
+        data = await self._http.request("GET", ["public", "me"])
+        return structure(data, Me, path="$.data")
+
+    async def aclose(self) -> None:
+        """Close the connections this client opened; safe to call more than once."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncUserplane:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<AsyncUserplane base_url={self.base_url!r} {state}>"

@@ -1,0 +1,206 @@
+"""The one place that talks HTTP to the API: auth, limiter, retries, error translation.
+
+aiohttp exceptions stop here (:func:`map_errors`); above this module only our errors exist.
+They are raised ``from None`` because aiohttp's messages carry full URLs and request headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ._clock import Clock
+from ._errors import (
+    ClientClosedError,
+    ConnectError,
+    RequestTimeoutError,
+    ResponseFormatError,
+    TransportError,
+    UserplaneAPIError,
+    api_error,
+)
+from ._ratelimit import RateLimiter
+from ._retry import RetryPolicy, call_with_retries, parse_retry_after
+from ._version import __version__
+
+#: API answers are small JSON documents; anything larger is a broken or hostile server.
+MAX_API_BODY = 8 * 1024 * 1024
+_USER_AGENT = f"userplane-async/{__version__}"
+
+
+@attrs.frozen
+class Timeout:
+    """Seconds to wait: to connect, for the next bytes of an answer, and for a whole API call.
+
+    ``total`` bounds one API attempt only; downloads have no total, a stalled body is caught by
+    ``read`` instead.
+    """
+
+    connect: float | None = 10.0
+    read: float | None = 30.0
+    total: float | None = 60.0
+
+    @classmethod
+    def of(cls, value: float | Timeout) -> Timeout:
+        return value if isinstance(value, Timeout) else cls(value, value, value)
+
+
+@contextmanager
+def map_errors() -> Iterator[None]:
+    """Translate aiohttp and timeout exceptions into :class:`TransportError` subclasses."""
+    try:
+        yield
+    except aiohttp.ConnectionTimeoutError:
+        raise ConnectError("timed out while connecting") from None
+    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
+        raise RequestTimeoutError("timed out waiting for the server") from None
+    except aiohttp.ClientConnectorError as exc:
+        raise ConnectError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror})") from None
+    except aiohttp.ServerDisconnectedError:
+        raise TransportError("the server closed the connection") from None
+    except aiohttp.ClientPayloadError:
+        raise TransportError("the response body was cut short or malformed") from None
+    except aiohttp.ClientError as exc:
+        raise TransportError(f"HTTP transport failed ({type(exc).__name__})") from None
+    except OSError as exc:
+        raise TransportError(f"network error ({exc.strerror or type(exc).__name__})") from None
+
+
+class ApiTransport:
+    """Sends API calls with the bearer key and returns each answer's ``data`` object."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: URL,
+        timeout: Timeout,
+        retry: RetryPolicy,
+        limiter: RateLimiter,
+        clock: Clock,
+        session: aiohttp.ClientSession | None,
+    ) -> None:
+        self._api_key = api_key
+        self.base_url = base_url
+        self._timeout = aiohttp.ClientTimeout(
+            total=timeout.total, sock_connect=timeout.connect, sock_read=timeout.read
+        )
+        self._retry = retry
+        self.limiter = limiter
+        self._clock = clock
+        self._user_session = session
+        self._own_session: aiohttp.ClientSession | None = None
+        self.closed = False
+
+    async def request(
+        self,
+        method: str,
+        segments: Sequence[str],
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Call ``method /segments...`` and return the envelope's ``data`` object.
+
+        ``segments`` are already percent-encoded path segments below the base URL.
+        """
+        url = URL(f"{self.base_url}/{'/'.join(segments)}", encoded=True)
+        if params:
+            url = url.extend_query(params)
+        return await call_with_retries(
+            lambda: self._attempt(method, url, body),
+            policy=self._retry,
+            clock=self._clock,
+            limiter=self.limiter,
+            what=f"{method} {url.raw_path}",
+            idempotent=method == "GET",
+        )
+
+    async def _attempt(self, method: str, url: URL, body: Mapping[str, Any] | None) -> Any:
+        session = self._session()
+        headers = {
+            "Authorization": f"Bearer {self._api_key}",
+            "Accept": "application/json",
+            "User-Agent": _USER_AGENT,
+        }
+        async with self.limiter.slot():
+            with map_errors():
+                async with session.request(
+                    method,
+                    url,
+                    json=body,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                ) as response:
+                    raw = await _read_capped(response)
+        return self._data_or_raise(response.status, response.headers, raw)
+
+    def _data_or_raise(self, status: int, headers: Mapping[str, str], raw: bytes) -> Any:
+        if not 200 <= status < 300:
+            raise self._error(status, headers, raw)
+        try:
+            envelope = json.loads(raw)
+        except ValueError:
+            raise ResponseFormatError("the API answered with invalid JSON", path="$") from None
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
+            raise ResponseFormatError("the API answer has no 'data' object", path="$.data")
+        return envelope["data"]
+
+    def _error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UserplaneAPIError:
+        code, message = None, f"HTTP {status} with no error details"
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            code = body.get("error") if isinstance(body.get("error"), str) else None
+            if isinstance(body.get("message"), str) and body["message"]:
+                message = self._scrub(body["message"])
+        if 300 <= status < 400:
+            message = f"the API answered with a redirect ({status}); redirects are not followed"
+        retry_after = parse_retry_after(headers.get("Retry-After"), self._clock.time())
+        return api_error(status, code, message, retry_after=retry_after)
+
+    def _scrub(self, text: str) -> str:
+        """Server text can echo the request; never let it carry the key onwards."""
+        return text.replace(self._api_key, "<redacted>")[:1000]
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.closed:
+            raise ClientClosedError("this AsyncUserplane client is closed")
+        if self._user_session is not None:
+            return self._user_session
+        if self._own_session is None:
+            self._own_session = aiohttp.ClientSession(
+                trust_env=False,  # no proxies or netrc credentials picked up from the environment
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._own_session
+
+    async def aclose(self) -> None:
+        self.closed = True
+        if self._own_session is not None:
+            session, self._own_session = self._own_session, None
+            await session.close()
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """Read an API answer, refusing bodies past :data:`MAX_API_BODY` (decompressed)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_API_BODY:
+            raise ResponseFormatError(
+                f"the API answer is larger than {MAX_API_BODY // (1024 * 1024)} MiB", path="$"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,237 @@
+"""The API's objects as frozen attrs classes; (de)serialization lives in ``_convert``.
+
+Fields the docs mark as examples or leave undocumented are optional, enum-like values are
+open strings, and free-form objects stay dicts (userplane-api.md, "model [inferred] leniently").
+A field whose JSON key is not the camelCase of its name says so in ``metadata={"json": ...}``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+from ._urls import redact_url
+
+T = TypeVar("T")
+
+
+class ResourceKind(str, enum.Enum):
+    """The five resources of a recording; values are the API's path suffixes."""
+
+    VIDEO = "video"
+    THUMBNAIL = "thumbnail"
+    CONSOLE_LOG = "console-log"
+    NETWORK_LOG = "network-log"
+    ACTION = "action"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# --- me -------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class User:
+    id: str
+    name: str | None = None
+    email: str | None = None
+    email_verified: bool | None = None
+    image: str | None = None
+    created_at: datetime | None = None
+
+
+@attrs.frozen
+class UserStats:
+    workspaces: int | None = None
+    recordings: int | None = None
+    links: int | None = None
+
+
+@attrs.frozen
+class Me:
+    """The key's user and their aggregate stats (``GET /public/me``)."""
+
+    user: User
+    stats: UserStats | None = None
+
+
+# --- workspaces and projects ----------------------------------------------------------------
+
+
+@attrs.frozen
+class WorkspaceMembership:
+    workspace_member_id: str | None = None
+    workspace_role: str | None = None
+    workspace_joined_at: datetime | None = None
+
+
+@attrs.frozen
+class Workspace:
+    workspace_id: str
+    workspace_name: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    workspace_membership: WorkspaceMembership | None = None
+
+
+@attrs.frozen
+class InviteURL:
+    workspace_id: str
+    invite_url: str
+
+
+@attrs.frozen
+class Project:
+    project_id: str
+    title: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+# --- shared references ----------------------------------------------------------------------
+
+
+@attrs.frozen
+class ProjectRef:
+    project_id: str
+    title: str | None = None
+
+
+@attrs.frozen
+class Creator:
+    workspace_member_id: str
+    name: str | None = None
+
+
+@attrs.frozen
+class Domain:
+    domain_id: str
+    url: str | None = None
+    status: str | None = None
+
+
+# --- links ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Link:
+    link_id: str
+    link_title: str | None = None
+    link_type: str | None = None
+    link_reusable: bool | None = None
+    link_provider_type: str | None = None
+    link_provider_id: str | None = None
+    link_provider_reference: str | None = None
+    link_url: str | None = attrs.field(default=None, metadata={"json": "linkURL"})
+    meta: dict[str, Any] | None = None
+    created_at: datetime | None = None
+    project: ProjectRef | None = None
+    creator: Creator | None = None
+    domain: Domain | None = None
+
+
+@attrs.frozen
+class DeletedLink:
+    workspace_id: str
+    link_id: str
+
+
+# --- recordings -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class RecordingLink:
+    """The link that produced a recording (``meta.link``)."""
+
+    link_id: str
+    title: str | None = None
+    provider_type: str | None = None
+    provider_id: str | None = None
+    provider_ref: str | None = None
+    created_at: datetime | None = None
+    provider_data: Any = None
+
+
+@attrs.frozen
+class RecordingMeta:
+    workspace_id: str | None = None
+    status: str | None = None
+    link: RecordingLink | None = None
+    creator: Creator | None = None
+    project: ProjectRef | None = None
+    domain: Domain | None = None
+    system_meta: dict[str, Any] | None = None
+    custom_meta: dict[str, Any] | None = None
+    notes: str | None = None
+    expires_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@attrs.frozen
+class Recording:
+    recording_id: str
+    recording_duration_ms: int | None = None
+    recording_started_at: datetime | None = None
+    meta: RecordingMeta | None = None
+
+
+@attrs.frozen
+class DeletedRecording:
+    workspace_id: str
+    recording_id: str
+
+
+@attrs.frozen
+class ResourceSource:
+    """One source of a video; ``url`` is a presigned URL and never shown in ``repr``."""
+
+    url: str = attrs.field(repr=redact_url)
+    type: str | None = None
+
+
+@attrs.frozen
+class RecordingResource:
+    """Where one resource of a recording can be fetched, right now.
+
+    ``url`` is a short-lived presigned URL: use it once and drop it (``repr`` hides its query).
+    It is ``None`` when the resource is unavailable; ``message`` and ``capture_enabled`` say why.
+    """
+
+    recording_id: str
+    kind: ResourceKind | None = None
+    url: str | None = attrs.field(default=None, repr=redact_url)
+    message: str | None = None
+    type: str | None = None
+    size: int | None = None
+    capture_enabled: bool | None = None
+    duration_ms: int | None = None
+    sources: tuple[ResourceSource, ...] = ()
+
+    @property
+    def available(self) -> bool:
+        return self.url is not None
+
+
+# --- pagination -----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Pagination:
+    page: int
+    per_page: int
+    total: int | None = None
+    total_pages: int | None = None
+    has_more: bool = False
+
+
+@attrs.frozen
+class Page(Generic[T]):
+    """One page of a list endpoint."""
+
+    items: tuple[T, ...]
+    pagination: Pagination

@@ -1,0 +1,92 @@
+"""``client.recordings``: list, get, delete, and the five presigned resource URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from .._convert import structure
+from .._errors import ConfigurationError
+from .._models import DeletedRecording, Recording, RecordingResource, ResourceKind
+from .._pagination import AsyncPaginator
+from ._base import Namespace, QueryValue, workspace_path
+
+
+def resource_kind(kind: ResourceKind | str) -> ResourceKind:
+    try:
+        return ResourceKind(kind)
+    except ValueError:
+        choices = ", ".join(k.value for k in ResourceKind)
+        raise ConfigurationError(
+            f"unknown resource kind {kind!r}; expected one of {choices}"
+        ) from None
+
+
+def _recording(workspace_id: str, recording_id: str, *rest: str) -> list[str]:
+    return workspace_path(workspace_id, "recordings", ("recording_id", recording_id), *rest)
+
+
+class Recordings(Namespace):
+    """Recordings of a workspace and their resources."""
+
+    def list(
+        self,
+        workspace_id: str,
+        *,
+        project_id: str | None = None,
+        link_id: str | None = None,
+        created_by: str | None = None,
+        per_page: int = 20,
+        **params: QueryValue,
+    ) -> AsyncPaginator[Recording]:
+        """Active recordings, newest first; extra keyword arguments pass through as filters."""
+        return self._paginate(
+            workspace_path(workspace_id, "recordings"),
+            "recordings",
+            Recording,
+            per_page=per_page,
+            max_per_page=20,
+            params={
+                "project_id": project_id,
+                "link_id": link_id,
+                "created_by": created_by,
+                **params,
+            },
+        )
+
+    async def get(self, workspace_id: str, recording_id: str) -> Recording:
+        data = await self._get(_recording(workspace_id, recording_id))
+        return structure(data.get("recording"), Recording, path="$.data.recording")
+
+    async def delete(self, workspace_id: str, recording_id: str) -> DeletedRecording:
+        """Soft-delete a recording; later calls for it raise :class:`GoneError`."""
+        data = await self._http.request("DELETE", _recording(workspace_id, recording_id))
+        return structure(data, DeletedRecording, path="$.data")
+
+    async def resource(
+        self, workspace_id: str, recording_id: str, kind: ResourceKind | str
+    ) -> RecordingResource:
+        """Resolve a fresh presigned URL for one resource (``url`` is None if unavailable)."""
+        kind = resource_kind(kind)
+        data = await self._get(_recording(workspace_id, recording_id, kind.value))
+        resource: Any = data.get("resource")
+        if isinstance(resource, dict):
+            resource = {"recordingId": data.get("recordingId", recording_id), **resource}
+        parsed = structure(resource, RecordingResource, path="$.data.resource")
+        return attrs.evolve(parsed, kind=kind)
+
+    async def video(self, workspace_id: str, recording_id: str) -> RecordingResource:
+        return await self.resource(workspace_id, recording_id, ResourceKind.VIDEO)
+
+    async def thumbnail(self, workspace_id: str, recording_id: str) -> RecordingResource:
+        return await self.resource(workspace_id, recording_id, ResourceKind.THUMBNAIL)
+
+    async def console_log(self, workspace_id: str, recording_id: str) -> RecordingResource:
+        return await self.resource(workspace_id, recording_id, ResourceKind.CONSOLE_LOG)
+
+    async def network_log(self, workspace_id: str, recording_id: str) -> RecordingResource:
+        return await self.resource(workspace_id, recording_id, ResourceKind.NETWORK_LOG)
+
+    async def action(self, workspace_id: str, recording_id: str) -> RecordingResource:
+        return await self.resource(workspace_id, recording_id, ResourceKind.ACTION)

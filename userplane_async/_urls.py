@@ -1,0 +1,67 @@
+"""URL policy (https only, except loopback), redaction, and safe path building."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import quote
+
+from yarl import URL
+
+from ._errors import ConfigurationError, InvalidIDError
+
+DEFAULT_BASE_URL = "https://api.userplane.io/api/v1"
+
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost: the only hosts allowed over plain http."""
+    if not host:
+        return False
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def redact_url(url: object) -> str:
+    """Show a URL without its query, fragment or user info: presigned queries are secrets."""
+    if url is None:
+        return "None"
+    try:
+        parsed = URL(str(url), encoded=True)
+    except (ValueError, TypeError):
+        return "'<unparseable URL>'"
+    if not parsed.absolute:
+        return "'<relative URL>'"
+    shown = parsed.with_user(None).with_query(None).with_fragment(None)
+    suffix = "?<redacted>" if parsed.raw_query_string else ""
+    return repr(f"{shown}{suffix}")
+
+
+def check_base_url(base_url: str) -> URL:
+    """Parse the API base URL, refusing anything but https (or http on a loopback host)."""
+    try:
+        url = URL(base_url.rstrip("/"))
+    except (ValueError, TypeError):
+        raise ConfigurationError("base_url is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ConfigurationError("base_url must be an absolute http(s) URL")
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ConfigurationError("base_url must use https (plain http is allowed only on loopback)")
+    if url.user is not None or url.password is not None:
+        raise ConfigurationError("base_url must not contain credentials; pass api_key instead")
+    if url.query_string or url.fragment:
+        raise ConfigurationError("base_url must not have a query or fragment")
+    return url
+
+
+def path_segment(value: object, name: str) -> str:
+    """Percent-encode one ID as a single path segment, refusing values that could move the path."""
+    if not isinstance(value, str):
+        raise InvalidIDError(f"{name} must be a str, not {type(value).__name__}")
+    if value in ("", ".", ".."):
+        raise InvalidIDError(f"{name} must be a non-empty ID other than '.' or '..'")
+    return quote(value, safe="")

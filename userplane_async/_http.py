@@ -149,9 +149,9 @@ class ApiTransport:
         try:
             envelope = json.loads(raw)
         except ValueError:
-            raise ResponseFormatError("the API answered with invalid JSON", path="$") from None
+            raise ResponseFormatError("unexpected response at $: not JSON", path="$") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
-            raise ResponseFormatError("the API answer has no 'data' object", path="$.data")
+            raise ResponseFormatError("unexpected response at $.data: not an object", path="$.data")
         return envelope["data"]
 
     def _error(self, status: int, headers: Mapping[str, str], raw: bytes) -> UserplaneAPIError:
@@ -199,8 +199,9 @@ async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     async for chunk in response.content.iter_chunked(64 * 1024):
         size += len(chunk)
         if size > MAX_API_BODY:
+            limit = MAX_API_BODY // (1024 * 1024)
             raise ResponseFormatError(
-                f"the API answer is larger than {MAX_API_BODY // (1024 * 1024)} MiB", path="$"
+                f"unexpected response at $: larger than {limit} MiB", path="$"
             )
         chunks.append(chunk)
     return b"".join(chunks)

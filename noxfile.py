@@ -1,0 +1,70 @@
+"""The project's single entry point for checks: ``nox`` runs lint, typing and tests."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nox
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHONS = re.findall(
+    r"Programming Language :: Python :: (3\.\d+)", "\n".join(PYPROJECT["project"]["classifiers"])
+)
+
+nox.options.sessions = ["lint", "typing", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+# Only the interpreters a machine has are tested; the others are reported as skipped.
+nox.options.error_on_missing_interpreters = False
+
+
+def _install_package(session: nox.Session) -> None:
+    """Install the package (a built wheel with ``-- --installpkg DIST``), never the checkout."""
+    if "--installpkg" in session.posargs:
+        session.install(session.posargs[session.posargs.index("--installpkg") + 1])
+    else:
+        session.install(".")
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """The test suite against the installed package (pytest runs in importlib mode)."""
+    _install_package(session)
+    session.install(*nox.project.dependency_groups(PYPROJECT, "tests"))
+    args = [a for a in session.posargs if a != "--installpkg" and not a.endswith(".whl")]
+    session.run("pytest", *args)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy --strict over the package, the tests and the typing examples."""
+    session.install("-e", ".")
+    session.install(*nox.project.dependency_groups(PYPROJECT, "typing"))
+    session.run("mypy")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks, on request only: ``nox -s bench``."""
+    _install_package(session)
+    session.install(*nox.project.dependency_groups(PYPROJECT, "bench"))
+    if Path("benchmarks").is_dir():
+        session.run(
+            "pytest",
+            "benchmarks",
+            "-o",
+            "python_files=bench_*.py",
+            "-o",
+            "python_functions=bench_*",
+            "-p",
+            "no:cacheprovider",
+            *session.posargs,
+        )

@@ -1,0 +1,102 @@
+"""Configuration, opening and closing: clear errors, no leaks, user sessions left alone."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+
+from userplane_async import AsyncUserplane, ClientClosedError, ConfigurationError
+from userplane_async.testing import FakeUserplane
+
+pytestmark = pytest.mark.anyio
+
+
+def test_missing_key_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without api_key or USERPLANE_API_KEY the constructor says what to do."""
+    monkeypatch.delenv("USERPLANE_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="USERPLANE_API_KEY"):
+        AsyncUserplane()
+
+
+@pytest.mark.parametrize("key", ["uspl_a b", "uspl_a\nInjected: 1", "", 42])
+def test_malformed_keys_are_refused(key: object) -> None:
+    """Keys that could not be a header value are refused, without echoing them."""
+    with pytest.raises(ConfigurationError) as caught:
+        AsyncUserplane(key)  # type: ignore[arg-type]
+    assert "Injected" not in str(caught.value)
+
+
+def test_environment_configures_the_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """USERPLANE_API_KEY and USERPLANE_BASE_URL are read when no argument is given."""
+    monkeypatch.setenv("USERPLANE_API_KEY", "uspl_from_env")
+    monkeypatch.setenv("USERPLANE_BASE_URL", "http://127.0.0.1:9/api/v1/")
+    client = AsyncUserplane()
+    assert client.base_url == "http://127.0.0.1:9/api/v1"
+
+
+def test_default_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The production API is the default."""
+    monkeypatch.delenv("USERPLANE_BASE_URL", raising=False)
+    assert AsyncUserplane("uspl_x").base_url == "https://api.userplane.io/api/v1"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.userplane.io/api/v1",
+        "http://10.0.0.1/api",
+        "ftp://127.0.0.1/api",
+        "https://user:pw@api.userplane.io/api/v1",
+        "not a url",
+    ],
+)
+def test_unsafe_base_urls_are_refused(url: str) -> None:
+    """Only https, or http on loopback, without credentials."""
+    with pytest.raises(ConfigurationError):
+        AsyncUserplane("uspl_x", base_url=url)
+
+
+@pytest.mark.parametrize("concurrency", [0, -1, 1.5, True])
+def test_concurrency_must_be_positive(concurrency: object) -> None:
+    """A nonsensical concurrency is refused at construction."""
+    with pytest.raises(ConfigurationError):
+        AsyncUserplane("uspl_x", concurrency=concurrency)  # type: ignore[arg-type]
+
+
+async def test_aclose_is_idempotent_and_final(fake_userplane: FakeUserplane) -> None:
+    """After aclose() (twice is fine) every call raises ClientClosedError."""
+    client = AsyncUserplane(fake_userplane.api_key, base_url=fake_userplane.base_url)
+    await client.me()
+    await client.aclose()
+    await client.aclose()
+    assert client.closed
+    assert "closed" in repr(client)
+    with pytest.raises(ClientClosedError):
+        await client.me()
+    with pytest.raises(ClientClosedError):
+        [_ async for _ in client.recordings.list("ws_demo")]
+
+
+async def test_context_manager_closes(fake_userplane: FakeUserplane) -> None:
+    """Leaving async with closes the client."""
+    async with AsyncUserplane(fake_userplane.api_key, base_url=fake_userplane.base_url) as client:
+        await client.me()
+    assert client.closed
+
+
+async def test_closing_unused_client_is_fine() -> None:
+    """A client that never sent anything closes without opening a session."""
+    client = AsyncUserplane("uspl_x")
+    await client.aclose()
+    assert client.closed
+
+
+async def test_user_session_is_used_and_left_open(fake_userplane: FakeUserplane) -> None:
+    """A user-supplied aiohttp session carries the calls and survives aclose()."""
+    async with aiohttp.ClientSession(headers={"X-Trace": "t1"}) as session:
+        async with AsyncUserplane(
+            fake_userplane.api_key, base_url=fake_userplane.base_url, session=session
+        ) as client:
+            await client.me()
+        assert not session.closed
+        assert fake_userplane.api_requests()[-1].headers.get("x-trace") == "t1"

@@ -1,0 +1,247 @@
+"""Retries, Retry-After, backoff and the shared rate limiter, against the fake over sockets."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import AsyncIterator
+from email.utils import formatdate
+
+import anyio
+import pytest
+
+from userplane_async import (
+    AsyncUserplane,
+    ConnectError,
+    RateLimit,
+    RateLimitError,
+    RequestTimeoutError,
+    RetryPolicy,
+    ServerError,
+    Timeout,
+)
+from userplane_async.testing import FakeClock, FakeUserplane, ScaledClock
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def clocked() -> AsyncIterator[tuple[FakeUserplane, FakeClock]]:
+    """A fake on virtual time, so waits can be asserted exactly."""
+    clock = FakeClock()
+    async with FakeUserplane(clock=clock, rate_limits=None) as fake:
+        yield fake, clock
+
+
+def _client(fake: FakeUserplane, **options: object) -> AsyncUserplane:
+    return AsyncUserplane(fake.api_key, base_url=fake.base_url, **options)  # type: ignore[arg-type]
+
+
+async def test_5xx_burst_then_success(
+    client: AsyncUserplane, fake_userplane: FakeUserplane
+) -> None:
+    """Two 503s then an answer: the call succeeds on its third attempt."""
+    fake_userplane.script("me", status=503, times=2)
+    me = await client.me()
+    assert me.user.id == "usr_default"
+    assert [r.status for r in fake_userplane.api_requests()] == [503, 503, 200]
+
+
+async def test_persistent_5xx_gives_up(
+    client: AsyncUserplane, fake_userplane: FakeUserplane
+) -> None:
+    """A 503 that never ends raises ServerError after exactly the allowed attempts."""
+    fake_userplane.script("me", status=503, times=100)
+    with pytest.raises(ServerError) as caught:
+        await client.me()
+    assert caught.value.code == "SERVICE_UNAVAILABLE"
+    assert len(fake_userplane.api_requests()) == client.retry.attempts
+
+
+async def test_retry_after_seconds_is_honoured(
+    clocked: tuple[FakeUserplane, FakeClock],
+) -> None:
+    """A 429 with Retry-After: 2 delays the retry by exactly 2 s on the shared clock."""
+    fake, clock = clocked
+    fake.script("me", status=429, retry_after="2")
+    async with _client(fake, clock=clock, rate_limit=None) as client:
+        await client.me()
+    first, second = fake.api_requests()
+    assert (first.status, second.status) == (429, 200)
+    assert second.time - first.time == pytest.approx(2.0)
+
+
+async def test_retry_after_http_date_is_honoured(
+    clocked: tuple[FakeUserplane, FakeClock],
+) -> None:
+    """A Retry-After HTTP date is waited for until that moment."""
+    fake, clock = clocked
+    fake.script("me", status=429, retry_after=formatdate(clock.time() + 30, usegmt=True))
+    async with _client(fake, clock=clock, rate_limit=None) as client:
+        await client.me()
+    first, second = fake.api_requests()
+    assert 29.0 <= second.time - first.time <= 30.0
+
+
+@pytest.mark.parametrize("garbage", ["soon", "-5", "1e12", ""])
+async def test_garbage_retry_after_falls_back_to_backoff(
+    clocked: tuple[FakeUserplane, FakeClock], garbage: str
+) -> None:
+    """A malformed Retry-After is ignored: the wait is the bounded jittered backoff."""
+    fake, clock = clocked
+    fake.script("me", status=429, retry_after=garbage)
+    policy = RetryPolicy(wait_initial=1.0, wait_max=4.0)
+    async with _client(fake, clock=clock, rate_limit=None, retry=policy) as client:
+        await client.me()
+    first, second = fake.api_requests()
+    assert 0.0 <= second.time - first.time <= 1.0
+
+
+async def test_backoff_grows_and_is_capped(clocked: tuple[FakeUserplane, FakeClock]) -> None:
+    """Waits between 5xx retries stay under the doubling ceiling and the cap."""
+    fake, clock = clocked
+    fake.script("me", status=500, times=5)
+    policy = RetryPolicy(attempts=6, wait_initial=1.0, wait_max=3.0)
+    async with _client(fake, clock=clock, rate_limit=None, retry=policy) as client:
+        await client.me()
+    assert len(clock.sleeps) == 5
+    for retry, wait in enumerate(clock.sleeps, start=1):
+        assert 0.0 <= wait <= min(3.0, 2.0 ** (retry - 1))
+
+
+async def test_daily_quota_429_raises_at_once(clocked: tuple[FakeUserplane, FakeClock]) -> None:
+    """A 429 whose Retry-After is far past the cap raises with retry_after, without sleeping."""
+    fake, clock = clocked
+    fake.script("me", status=429, retry_after="40000", times=5)
+    async with _client(fake, clock=clock, rate_limit=None) as client:
+        with pytest.raises(RateLimitError) as caught:
+            await client.me()
+    assert caught.value.retry_after == 40000
+    assert clock.sleeps == []
+    assert len(fake.api_requests()) == 1
+
+
+async def test_writes_are_not_retried_after_5xx(
+    client: AsyncUserplane, fake_userplane: FakeUserplane
+) -> None:
+    """A create that failed with 5xx may have happened: it is not sent again."""
+    fake_userplane.script("links.create", status=500, times=5)
+    with pytest.raises(ServerError):
+        await client.links.create("ws_demo", domain_id="dom_demo")
+    assert [r.route for r in fake_userplane.api_requests()] == ["links.create"]
+
+
+async def test_writes_are_retried_after_429(
+    client: AsyncUserplane, fake_userplane: FakeUserplane
+) -> None:
+    """A 429 means the write was refused, so it is safe to send it again."""
+    fake_userplane.script("recordings.delete", status=429, times=1)
+    workspace = "ws_demo"
+    recording = await anext(aiter(client.recordings.list(workspace)))
+    recording_id = recording.recording_id
+    deleted = await client.recordings.delete(workspace, recording_id)
+    assert deleted.recording_id == recording_id
+    statuses = [r.status for r in fake_userplane.api_requests() if r.route == "recordings.delete"]
+    assert statuses == [429, 200]
+
+
+async def test_connection_refused_is_retried_then_typed() -> None:
+    """A closed port gives ConnectError after every attempt was tried."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    clock = FakeClock()
+    async with AsyncUserplane(
+        "uspl_test", base_url=f"http://127.0.0.1:{port}/api/v1", clock=clock
+    ) as client:
+        with pytest.raises(ConnectError):
+            await client.me()
+    assert len(clock.sleeps) == client.retry.attempts - 1
+    assert client.api_calls == client.retry.attempts
+
+
+async def test_slow_answer_times_out(fake_userplane: FakeUserplane) -> None:
+    """An answer slower than the read timeout raises RequestTimeoutError."""
+    fake_userplane.script("me", status=200, delay=0.5, times=3)
+    timeout = Timeout(connect=1.0, read=0.05, total=1.0)
+    async with _client(
+        fake_userplane, timeout=timeout, retry=RetryPolicy.no_wait(attempts=2)
+    ) as client:
+        with pytest.raises(RequestTimeoutError):
+            await client.me()
+        assert client.api_calls == 2
+
+
+async def test_limiter_keeps_a_busy_client_under_the_server_limit() -> None:
+    """Forty concurrent calls against a 10-per-minute server draw zero 429s."""
+    clock = ScaledClock(factor=600)
+    async with FakeUserplane(clock=clock, rate_limits=((10, 60.0),)) as fake:
+        limit = RateLimit(per_minute=10, per_day=None, max_wait=600)
+        async with (
+            _client(fake, clock=clock, rate_limit=limit, retry=RetryPolicy.no_wait()) as client,
+            anyio.create_task_group() as tg,
+        ):
+            for _ in range(40):
+                tg.start_soon(client.me)
+        assert fake.rate_limited_count == 0
+        times = sorted(r.time for r in fake.api_requests())
+        assert len(times) == 40
+        assert all(
+            later - earlier >= 60.0 for earlier, later in zip(times, times[10:], strict=False)
+        )
+
+
+async def test_without_the_limiter_the_same_load_draws_429s() -> None:
+    """The control: with the limiter off, the same load is rate limited by the server."""
+    clock = ScaledClock(factor=600)
+    async with FakeUserplane(clock=clock, rate_limits=((10, 60.0),)) as fake:
+        policy = RetryPolicy.no_wait(attempts=1)
+        limited: list[RateLimitError] = []
+
+        async def call(client: AsyncUserplane) -> None:
+            try:
+                await client.me()
+            except RateLimitError as exc:
+                limited.append(exc)
+
+        async with (
+            _client(fake, clock=clock, rate_limit=None, retry=policy) as client,
+            anyio.create_task_group() as tg,
+        ):
+            for _ in range(40):
+                tg.start_soon(call, client)
+        assert limited
+        assert fake.rate_limited_count > 0
+
+
+async def test_one_429_pauses_every_task_once(caplog: pytest.LogCaptureFixture) -> None:
+    """After a 429 with Retry-After: 5, no task of the client sends before 5 s have passed."""
+    clock = ScaledClock(factor=100)
+    async with FakeUserplane(clock=clock, rate_limits=None) as fake:
+        fake.script("me", status=429, retry_after="5")
+        paused = anyio.Event()
+
+        class OnRetry(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                paused.set()
+
+        handler = OnRetry(level=logging.INFO)
+        logging.getLogger("userplane_async").addHandler(handler)
+        caplog.set_level(logging.INFO, logger="userplane_async")
+        try:
+            async with (
+                _client(fake, clock=clock, rate_limit=None) as client,
+                anyio.create_task_group() as tg,
+            ):
+                tg.start_soon(client.me)
+                await paused.wait()
+                for _ in range(9):
+                    tg.start_soon(client.me)
+        finally:
+            logging.getLogger("userplane_async").removeHandler(handler)
+    limited, *rest = fake.api_requests()
+    assert limited.status == 429
+    assert len(rest) == 10
+    assert all(r.status == 200 for r in rest)
+    assert all(limited.time + 5.0 <= r.time < limited.time + 10.0 for r in rest)
+    assert len([r for r in caplog.records if "retrying" in r.getMessage()]) == 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -56,8 +57,11 @@ class RetryPolicy:
 
     def backoff(self, retry: int) -> float:
         """Full-jitter wait before retry number ``retry`` (1 for the first retry)."""
-        ceiling = min(self.wait_max, self.wait_initial * self.wait_exp_base ** (retry - 1))
-        return random.uniform(0.0, ceiling)  # noqa: S311 - jitter, not cryptography
+        try:
+            grown = self.wait_initial * self.wait_exp_base ** (retry - 1)
+        except OverflowError:  # a long retry series: the cap applies anyway
+            grown = math.inf
+        return random.uniform(0.0, min(self.wait_max, grown))  # noqa: S311 - jitter, not cryptography
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

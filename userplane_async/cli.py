@@ -7,6 +7,7 @@ Errors print as ``ErrorType: message``; never a traceback, never a secret.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -39,26 +40,33 @@ def _availability(resource: RecordingResource) -> str:
     return "not captured" if resource.capture_enabled is False else "unavailable"
 
 
-def _recording_line(recording: Recording, resources: Sequence[RecordingResource]) -> str:
-    duration = recording.recording_duration_ms
+def _recording_row(recording: Recording, resources: Sequence[RecordingResource]) -> list[str]:
+    duration = (recording.recording_duration_ms or 0) / 1000
     status = recording.meta.status if recording.meta else None
-    head = f"{recording.recording_id:<16} {(duration or 0) / 1000:>6.1f} s  {status or '-':<10}"
     cells = [f"{r.kind}: {_availability(r)}" for r in resources]
-    return head + "  " + ", ".join(cells)
+    return [recording.recording_id, f"{duration:.1f} s", status or "-", ", ".join(cells)]
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 async def _list_recordings(client: AsyncUserplane, workspace_id: str) -> int:
     workspace = await client.workspaces.get(workspace_id)
     print(f"Workspace {workspace.workspace_id} ({workspace.workspace_name or 'unnamed'})")
-    count = 0
+    rows = []
     async for recording in client.recordings.list(workspace_id):
         resources = [
             await client.recordings.resource(workspace_id, recording.recording_id, kind)
             for kind in ResourceKind
         ]
-        print(_recording_line(recording, resources))
-        count += 1
-    print(f"{count} recordings, {client.api_calls} API calls")
+        rows.append(_recording_row(recording, resources))
+    _print_table(rows)
+    print(f"{len(rows)} recordings, {client.api_calls} API calls")
     return EXIT_OK
 
 
@@ -72,15 +80,18 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 async def _fake_server(args: argparse.Namespace) -> int:
-    """Run the fake Userplane until interrupted, seeded with the demo workspace."""
+    """Run the fake Userplane, seeded with the demo workspace, until SIGINT or SIGTERM."""
     async with FakeUserplane(port=args.port) as fake:
         workspace_id = fake.seed_demo()
         print("Fake Userplane is running; point the SDK at it with:")
         print(f"  USERPLANE_BASE_URL={fake.base_url}")
         print(f"  USERPLANE_API_KEY={fake.api_key}")
         print(f"Demo workspace: {workspace_id}. Press Ctrl+C to stop.", flush=True)
-        await anyio.sleep_forever()
-    return EXIT_OK  # pragma: no cover - only reached through cancellation
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for _ in signals:
+                break
+    print("Stopped.")
+    return EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -1,0 +1,226 @@
+"""``FakeUserplane``: the in-process fake API and object store, on 127.0.0.1 and port 0."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import Any
+
+import anyio
+from aiohttp import web
+
+from .._clock import SYSTEM_CLOCK, Clock
+from ._api import Api
+from ._faults import Scripts
+from ._http import error_response
+from ._log import RequestRecord, headers_of
+from ._ratelimit import SlidingWindowLimiter
+from ._routes import API_PREFIX, STORAGE_ROUTE, UNKNOWN_ROUTE, Match, api_segments, match
+from ._seeding import Seeding
+from ._storage import STORAGE_PREFIX, Presigner, serve_storage
+
+DEFAULT_API_KEY = "uspl_fake" + "0" * 28
+"""The default user's key: clearly fake, shaped like a real one (``uspl_`` + 32 characters)."""
+
+DEFAULT_RATE_LIMITS = ((120, 60.0), (10_000, 86_400.0))
+
+
+def _is_storage(raw_path: str) -> bool:
+    return raw_path == STORAGE_PREFIX or raw_path.startswith(STORAGE_PREFIX + "/")
+
+
+def _resolve(method: str, raw_path: str) -> tuple[str, Match | web.Response | None]:
+    """The route name and its match, or an answer for a path no route takes."""
+    if _is_storage(raw_path):
+        return STORAGE_ROUTE, None
+    segments = api_segments(raw_path)
+    found = match(method, segments) if segments is not None else []
+    if isinstance(found, Match):
+        return found.name, found
+    if found:
+        allowed = ", ".join(sorted(set(found)))
+        answer = error_response(
+            405, "METHOD_NOT_ALLOWED", f"Method {method} not allowed", {"Allow": allowed}
+        )
+        return UNKNOWN_ROUTE, answer
+    return UNKNOWN_ROUTE, error_response(404, "NOT_FOUND", "Route not found")
+
+
+class FakeUserplane(Seeding):
+    """A fake Userplane API (under ``/api/v1``) plus its object store, served in-process.
+
+    Use it as an async context manager; ``base_url`` and ``api_key`` then point a client at it.
+    Every time-dependent decision uses ``clock``, so tests can pass a fast or virtual clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str = DEFAULT_API_KEY,
+        clock: Clock = SYSTEM_CLOCK,
+        rate_limits: Sequence[tuple[int, float]] | None = DEFAULT_RATE_LIMITS,
+        url_lifetime: float = 900.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(api_key=api_key, clock=clock)
+        self.requests: list[RequestRecord] = []
+        self._scripts = Scripts()
+        self._presigner = Presigner(clock, url_lifetime)
+        limiter = SlidingWindowLimiter(rate_limits) if rate_limits is not None else None
+        self._api = Api(self._store, self._presigner, limiter)
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self._origin: str | None = None
+        self._pauses: set[anyio.CancelScope] = set()
+
+    def __repr__(self) -> str:
+        return f"FakeUserplane(origin={self._origin!r}, running={self._runner is not None})"
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT/api/v1`` once started."""
+        if self._origin is None:
+            raise RuntimeError("FakeUserplane is not started; use 'async with fake:'")
+        return self._origin + API_PREFIX
+
+    @property
+    def rate_limited_count(self) -> int:
+        """How many 429s the rate limiter produced (scripted ones not included)."""
+        return self._api.rate_limited_count
+
+    def script(
+        self,
+        route: str,
+        *,
+        status: int = 503,
+        times: int = 1,
+        retry_after: str | None = None,
+        body: bytes | Mapping[str, Any] | None = None,
+        delay: float = 0.0,
+        content_type: str | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests to ``route`` (or ``"*"``: any API route) this way.
+
+        Without ``body`` the answer is the documented error for ``status``; ``delay`` seconds
+        pass on the clock first; ``status=200`` without a body delays the real answer.
+        """
+        self._scripts.add(
+            route,
+            status=status,
+            times=times,
+            retry_after=retry_after,
+            body=body,
+            delay=delay,
+            content_type=content_type,
+        )
+
+    def api_requests(self) -> list[RequestRecord]:
+        """Logged requests under ``/api/v1`` (including unknown paths there)."""
+        return [r for r in self.requests if r.path.startswith(API_PREFIX + "/")]
+
+    def storage_requests(self) -> list[RequestRecord]:
+        """Logged object-store requests, whatever their method."""
+        return [r for r in self.requests if r.route == STORAGE_ROUTE]
+
+    def clear_requests(self) -> None:
+        self.requests.clear()
+
+    def seed_demo(self) -> str:
+        """Seed the demo workspace (see ``_demo``) and return its ID."""
+        from ._demo import seed_demo
+
+        return seed_demo(self)
+
+    async def start(self) -> None:
+        """Bind the port and start serving."""
+        if self._runner is not None:
+            raise RuntimeError("FakeUserplane is already running")
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self._host, self._port).start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        host, port = runner.addresses[0][:2]
+        self._origin = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+        self._presigner.origin = self._origin
+
+    async def aclose(self) -> None:
+        """Stop serving and release the port; safe to call twice."""
+        runner, self._runner = self._runner, None
+        for pause in list(self._pauses):
+            pause.cancel()
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> FakeUserplane:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        arrival = self._clock.monotonic()
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        route, found = _resolve(request.method, raw_path)
+        status = 0
+        try:
+            response = await self._answer(request, route, found, arrival, raw_path, raw_query)
+            status = response.status
+            return response
+        finally:
+            self.requests.append(
+                RequestRecord(
+                    arrival, request.method, raw_path, raw_query, headers_of(request), route, status
+                )
+            )
+
+    async def _answer(
+        self,
+        request: web.Request,
+        route: str,
+        found: Match | web.Response | None,
+        arrival: float,
+        raw_path: str,
+        raw_query: str,
+    ) -> web.StreamResponse:
+        if isinstance(found, web.Response):
+            return found
+        script = self._scripts.take(route)
+        if script is not None:
+            if script.delay > 0:
+                await self._pause(script.delay)
+            if not script.passes_through:
+                return self._cors(route, script.response(route))
+        if found is None:
+            return await serve_storage(self._presigner, self._store, request, raw_path, raw_query)
+        return self._cors(route, await self._api.serve(request, found, arrival, self._clock.time()))
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep on the clock; ``aclose()`` cuts the sleep short so nothing outlives it."""
+        if self._runner is None:
+            return
+        with anyio.CancelScope() as scope:
+            self._pauses.add(scope)
+            try:
+                await self._clock.sleep(seconds)
+            finally:
+                self._pauses.discard(scope)
+
+    @staticmethod
+    def _cors(route: str, response: web.Response) -> web.Response:
+        if route != STORAGE_ROUTE:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        return response

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import aiohttp
+import anyio
+import anyio.abc
 import pytest
 
 from userplane_async import AsyncUserplane, ClientClosedError, ConfigurationError
@@ -100,3 +104,36 @@ async def test_user_session_is_used_and_left_open(fake_userplane: FakeUserplane)
             await client.me()
         assert not session.closed
         assert fake_userplane.api_requests()[-1].headers.get("x-trace") == "t1"
+
+
+async def test_proxy_and_netrc_from_environment_are_ignored(
+    fake_userplane: FakeUserplane, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A hostile HTTP(S)_PROXY and ~/.netrc get no connection and no credentials."""
+    connections = 0
+
+    async def count(stream: anyio.abc.SocketStream) -> None:
+        nonlocal connections
+        connections += 1
+        await stream.aclose()
+
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("default login stolen password hunter2\n")
+    netrc.chmod(0o600)
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as canary:
+        port = canary.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - not Django
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("NETRC", str(netrc))
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(canary.serve, count)
+            async with AsyncUserplane(
+                fake_userplane.api_key, base_url=fake_userplane.base_url
+            ) as client:
+                await client.me()
+            tg.cancel_scope.cancel()
+    assert connections == 0
+    headers = fake_userplane.api_requests()[-1].headers
+    assert headers["authorization"] == f"Bearer {fake_userplane.api_key}"
+    assert "hunter2" not in str(headers)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import settings
 
 from userplane_async import AsyncUserplane, RetryPolicy
 from userplane_async.testing import FakeUserplane
+
+
+# Property tests: quick locally, thorough in CI.
+settings.register_profile("fast", max_examples=50)
+settings.register_profile("ci", max_examples=300, deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "fast")
 
 
 @pytest.fixture

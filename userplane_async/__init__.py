@@ -11,8 +11,6 @@ async with AsyncUserplane() as client:
 
 from __future__ import annotations
 
-import attrs
-
 from ._client import AsyncUserplane
 from ._clock import Clock
 from ._errors import (
@@ -108,11 +106,8 @@ __all__ = [
 ]
 
 # Show users the public path (userplane_async.AsyncUserplane), not the private module.
-# Models resolve their string annotations first: they are looked up in the defining module.
 for _name in __all__:
     _obj = globals()[_name]
-    if attrs.has(_obj):
-        attrs.resolve_types(_obj)
     if getattr(_obj, "__module__", "").startswith("userplane_async."):
         _obj.__module__ = __name__
 del _name, _obj

@@ -5,8 +5,8 @@ open strings, and free-form objects stay dicts (userplane-api.md, "model [inferr
 A field whose JSON key is not the camelCase of its name says so in ``metadata={"json": ...}``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: the public classes report their module as
+# ``userplane_async``, where string annotations could not be resolved (typing.get_type_hints).
 import enum
 from datetime import datetime
 from typing import Any, Generic, TypeVar

@@ -59,8 +59,8 @@ class RetryPolicy:
         """Full-jitter wait before retry number ``retry`` (1 for the first retry)."""
         try:
             grown = self.wait_initial * self.wait_exp_base ** (retry - 1)
-        except OverflowError:  # a long retry series: the cap applies anyway
-            grown = math.inf
+        except OverflowError:  # a long retry series: the cap applies, unless nothing grows
+            grown = math.inf if self.wait_initial > 0 else 0.0
         return random.uniform(0.0, min(self.wait_max, grown))  # noqa: S311 - jitter, not cryptography
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import quote
 
 from yarl import URL
@@ -26,6 +27,20 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+_HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
+def _valid_host(host: str | None) -> bool:
+    """A DNS name (IDNA-encoded, as yarl gives it) or an IP address."""
+    if not host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return _HOSTNAME.fullmatch(host) is not None
+    return True
+
+
 def redact_url(url: object) -> str:
     """Show a URL without its query, fragment or user info: presigned queries are secrets."""
     if url is None:
@@ -47,8 +62,8 @@ def check_base_url(base_url: str) -> URL:
         url = URL(base_url.rstrip("/"))
     except (ValueError, TypeError):
         raise ConfigurationError("base_url is not a valid URL") from None
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ConfigurationError("base_url must be an absolute http(s) URL")
+    if url.scheme not in ("http", "https") or not _valid_host(url.raw_host):
+        raise ConfigurationError("base_url must be an absolute http(s) URL with a valid host")
     if url.scheme == "http" and not is_loopback(url.host):
         raise ConfigurationError("base_url must use https (plain http is allowed only on loopback)")
     if url.user is not None or url.password is not None:
@@ -64,4 +79,7 @@ def path_segment(value: object, name: str) -> str:
         raise InvalidIDError(f"{name} must be a str, not {type(value).__name__}")
     if value in ("", ".", ".."):
         raise InvalidIDError(f"{name} must be a non-empty ID other than '.' or '..'")
-    return quote(value, safe="")
+    try:
+        return quote(value, safe="")
+    except UnicodeEncodeError:  # lone surrogates: no URL can carry them
+        raise InvalidIDError(f"{name} is not valid Unicode text") from None

@@ -11,7 +11,6 @@ from hypothesis import settings
 from userplane_async import AsyncUserplane, RetryPolicy
 from userplane_async.testing import FakeUserplane
 
-
 # Property tests: quick locally, thorough in CI.
 settings.register_profile("fast", max_examples=50)
 settings.register_profile("ci", max_examples=300, deadline=None)

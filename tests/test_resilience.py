@@ -216,7 +216,7 @@ async def test_without_the_limiter_the_same_load_draws_429s() -> None:
 
 async def test_one_429_pauses_every_task_once(caplog: pytest.LogCaptureFixture) -> None:
     """After a 429 with Retry-After: 5, no task of the client sends before 5 s have passed."""
-    clock = ScaledClock(factor=100)
+    clock = ScaledClock(factor=50)  # 5 s of pause is 100 ms of real time
     async with FakeUserplane(clock=clock, rate_limits=None) as fake:
         fake.script("me", status=429, retry_after="5")
         paused = anyio.Event()

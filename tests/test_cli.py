@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 
 import anyio
@@ -60,3 +61,14 @@ async def test_fake_server_serves_until_interrupted() -> None:
         proc.send_signal(signal.SIGINT)
         with anyio.fail_after(20):
             assert await proc.wait() == 0
+
+
+def test_busy_port_is_a_clean_fatal_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """fake-server on a taken port prints ErrorType: message and exits 3, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["fake-server", "--port", str(taken.getsockname()[1])]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("OSError: ")
+    assert "Traceback" not in err

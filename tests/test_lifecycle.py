@@ -9,7 +9,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from userplane_async import AsyncUserplane, ClientClosedError, ConfigurationError
+from userplane_async import AsyncUserplane, ClientClosedError, ConfigurationError, RateLimit
 from userplane_async.testing import FakeUserplane
 
 pytestmark = pytest.mark.anyio
@@ -137,3 +137,10 @@ async def test_proxy_and_netrc_from_environment_are_ignored(
     headers = fake_userplane.api_requests()[-1].headers
     assert headers["authorization"] == f"Bearer {fake_userplane.api_key}"
     assert "hunter2" not in str(headers)
+
+
+@pytest.mark.parametrize("field", ["per_minute", "per_day"])
+def test_zero_rate_limit_is_refused(field: str) -> None:
+    """A limit of zero would wait forever, so it is refused up front."""
+    with pytest.raises(ValueError, match=field):
+        RateLimit(**{field: 0})

@@ -490,3 +490,19 @@ def test_resource_kind_is_its_suffix_as_text(kind: ResourceKind) -> None:
     assert f"{kind}" == kind.value
     assert kind == kind.value
     assert ResourceKind(kind.value) is kind
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2023-11-07T05:31:56Z", datetime(2023, 11, 7, 5, 31, 56, tzinfo=timezone.utc)),
+        ("2023-11-07T05:31:56.12Z", datetime(2023, 11, 7, 5, 31, 56, 120000, tzinfo=timezone.utc)),
+        (
+            "2023-11-07T05:31:56.1234567+0000",
+            datetime(2023, 11, 7, 5, 31, 56, 123456, tzinfo=timezone.utc),
+        ),
+    ],
+)
+def test_datetime_forms_every_supported_python_reads(text: str, expected: datetime) -> None:
+    """Z, compact offsets and odd fraction lengths parse alike on Python 3.10 and later."""
+    assert structure({"id": "u", "createdAt": text}, User).created_at == expected

@@ -97,3 +97,18 @@ async def test_server_saying_more_forever_is_stopped(
     fake.script("recordings.list", status=200, body=lying, times=1)
     assert [r async for r in client.recordings.list(WS)] == []
     assert len(_pages_asked(fake)) == 1
+
+
+async def test_stated_last_page_ends_iteration(client: AsyncUserplane, fake: FakeUserplane) -> None:
+    """A page that claims more beyond the stated last page does not page on forever."""
+    fake.add_recording(WS, "rec_only")
+    item = (await client.recordings.get(WS, "rec_only")).recording_id
+    page = {
+        "data": {
+            "recordings": [{"recordingId": item}],
+            "pagination": {"page": 1, "perPage": 20, "total": 1, "totalPages": 1, "hasMore": True},
+        }
+    }
+    fake.script("recordings.list", status=200, body=page, times=5)
+    assert [r.recording_id async for r in client.recordings.list(WS)] == [item]
+    assert len(_pages_asked(fake)) == 1

@@ -7,12 +7,14 @@ import socket
 from collections.abc import AsyncIterator
 from email.utils import formatdate
 
+import aiohttp
 import anyio
 import pytest
 
 from userplane_async import (
     AsyncUserplane,
     ConnectError,
+    NotFoundError,
     RateLimit,
     RateLimitError,
     RequestTimeoutError,
@@ -245,3 +247,30 @@ async def test_one_429_pauses_every_task_once(caplog: pytest.LogCaptureFixture) 
     assert all(r.status == 200 for r in rest)
     assert all(limited.time + 5.0 <= r.time < limited.time + 10.0 for r in rest)
     assert len([r for r in caplog.records if "retrying" in r.getMessage()]) == 1
+
+
+async def test_long_429_spares_the_other_calls(clocked: tuple[FakeUserplane, FakeClock]) -> None:
+    """After a daily-quota 429, later calls of the client fail at once without a request."""
+    fake, clock = clocked
+    fake.script("me", status=429, retry_after="40000")
+    async with _client(fake, clock=clock, rate_limit=None) as client:
+        with pytest.raises(RateLimitError):
+            await client.me()
+        with pytest.raises(RateLimitError) as caught:
+            await client.workspaces.get("ws_demo")
+    assert caught.value.retry_after == pytest.approx(40000)
+    assert len(fake.api_requests()) == 1
+    assert clock.sleeps == []
+
+
+async def test_user_session_raising_for_status_still_maps_errors(
+    fake_userplane: FakeUserplane,
+) -> None:
+    """A user session with raise_for_status=True does not turn a 404 into a network error."""
+    async with (
+        aiohttp.ClientSession(raise_for_status=True) as session,
+        _client(fake_userplane, session=session) as client,
+    ):
+        with pytest.raises(NotFoundError):
+            await client.recordings.get("ws_demo", "rec_missing")
+        assert client.api_calls == 1

@@ -71,12 +71,12 @@ async def test_bad_key_error_names_no_key(fake: FakeUserplane) -> None:
 
 
 async def test_transport_errors_carry_no_url_or_cause() -> None:
-    """Network failures are ours, raised without aiohttp's exception (which names the URL)."""
+    """Network failures are ours, with no link to aiohttp's exception (its request_info has the key)."""
     async with AsyncUserplane(
         SECRET, base_url="http://127.0.0.1:9/api/v1", retry=RetryPolicy.no_wait(attempts=1)
     ) as client:
         with pytest.raises(UserplaneError) as caught:
             await client.me()
     assert caught.value.__cause__ is None
-    assert caught.value.__suppress_context__
+    assert caught.value.__context__ is None
     assert all(SECRET not in text for text in _texts(caught.value))

@@ -48,12 +48,18 @@ def _structure_int(value: Any, _: Any) -> int:
     return int(_strict(int, int)(value, int))
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
 def _structure_datetime(value: Any, _: Any) -> datetime:
     if not isinstance(value, str):
         raise TypeError(f"expected an ISO-8601 string, got {type(value).__name__}")
-    # Python 3.10's fromisoformat does not accept a trailing Z.
+    # Python 3.10's fromisoformat takes neither "Z", "+0000" nor fractions of other than 3 or
+    # 6 digits; normalise those first.
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-    return datetime.fromisoformat(text)
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
+    return datetime.fromisoformat(_COMPACT_OFFSET.sub(r"\1:\2", text))
 
 
 def _structure_dict(value: Any, _: Any) -> dict[str, Any]:

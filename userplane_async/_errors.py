@@ -8,7 +8,8 @@ UserplaneError
 ├── ResponseFormatError           a 2xx payload that contradicts the documented shape
 ├── TransportError                the network failed before an HTTP answer arrived
 │   ├── ConnectError
-│   └── RequestTimeoutError
+│   ├── RequestTimeoutError
+│   └── TLSError                  certificate or handshake failure (never retried)
 └── UserplaneAPIError             the API answered with an error status (.status, .code, .message)
     ├── AuthenticationError       401
     ├── PermissionDeniedError     403
@@ -18,8 +19,8 @@ UserplaneError
     └── ServerError               5xx
 ```
 
-Messages and attributes never carry the API key or a presigned URL; errors raised from foreign
-exceptions are raised ``from None`` for the same reason (their text includes full URLs).
+Messages and attributes never carry the API key or a presigned URL; errors translated from
+foreign exceptions keep no link to them for the same reason (their text includes full URLs).
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class ConnectError(TransportError):
 
 class RequestTimeoutError(TransportError):
     """Connecting, or waiting for the next bytes of an answer, took too long."""
+
+
+class TLSError(TransportError):
+    """The TLS handshake failed: an untrusted certificate will not fix itself, so no retry."""
 
 
 class UserplaneAPIError(UserplaneError):

@@ -1,15 +1,14 @@
 """The one place that talks HTTP to the API: auth, limiter, retries, error translation.
 
-aiohttp exceptions stop here (:func:`map_errors`); above this module only our errors exist.
-They are raised ``from None`` because aiohttp's messages carry full URLs and request headers.
+aiohttp exceptions stop here (:func:`translate`); above this module only our errors exist,
+and they keep no link to aiohttp's, whose messages carry full URLs and request headers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -22,6 +21,7 @@ from ._errors import (
     ConnectError,
     RequestTimeoutError,
     ResponseFormatError,
+    TLSError,
     TransportError,
     UserplaneAPIError,
     api_error,
@@ -52,25 +52,33 @@ class Timeout:
         return value if isinstance(value, Timeout) else cls(value, value, value)
 
 
-@contextmanager
-def map_errors() -> Iterator[None]:
-    """Translate aiohttp and timeout exceptions into :class:`TransportError` subclasses."""
-    try:
-        yield
-    except aiohttp.ConnectionTimeoutError:
-        raise ConnectError("timed out while connecting") from None
-    except (asyncio.TimeoutError, aiohttp.ServerTimeoutError):
-        raise RequestTimeoutError("timed out waiting for the server") from None
-    except aiohttp.ClientConnectorError as exc:
-        raise ConnectError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror})") from None
-    except aiohttp.ServerDisconnectedError:
-        raise TransportError("the server closed the connection") from None
-    except aiohttp.ClientPayloadError:
-        raise TransportError("the response body was cut short or malformed") from None
-    except aiohttp.ClientError as exc:
-        raise TransportError(f"HTTP transport failed ({type(exc).__name__})") from None
-    except OSError as exc:
-        raise TransportError(f"network error ({exc.strerror or type(exc).__name__})") from None
+#: What aiohttp and the event loop raise for network trouble; :func:`translate` maps each.
+FOREIGN_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def translate(exc: BaseException) -> TransportError:
+    """Our error for an aiohttp or timeout exception, with no URL, header or cause inside.
+
+    Callers raise the result *outside* their ``except`` block, so not even ``__context__``
+    keeps the original (whose ``request_info`` holds the request headers, API key included).
+    """
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectError("timed out while connecting")
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return RequestTimeoutError("timed out waiting for the server")
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return TLSError("the TLS handshake failed (certificate or protocol)")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return ConnectError(f"cannot connect to {exc.host}:{exc.port} ({exc.strerror})")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return TransportError("the server closed the connection")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return TransportError("the response body was cut short or malformed")
+    if isinstance(exc, aiohttp.ClientError):
+        return TransportError(f"HTTP transport failed ({type(exc).__name__})")
+    if isinstance(exc, OSError):
+        return TransportError(f"network error ({exc.strerror or type(exc).__name__})")
+    raise TypeError(f"not a transport failure: {type(exc).__name__}")  # pragma: no cover
 
 
 class ApiTransport:
@@ -124,24 +132,33 @@ class ApiTransport:
         )
 
     async def _attempt(self, method: str, url: URL, body: Mapping[str, Any] | None) -> Any:
-        session = self._session()
+        async with self.limiter.slot():
+            try:
+                status, headers, raw = await self._exchange(method, url, body)
+            except FOREIGN_ERRORS as exc:
+                error = translate(exc)
+            else:
+                return self._data_or_raise(status, headers, raw)
+        raise error
+
+    async def _exchange(
+        self, method: str, url: URL, body: Mapping[str, Any] | None
+    ) -> tuple[int, Mapping[str, str], bytes]:
         headers = {
             "Authorization": f"Bearer {self._api_key}",
             "Accept": "application/json",
             "User-Agent": _USER_AGENT,
         }
-        async with self.limiter.slot():
-            with map_errors():
-                async with session.request(
-                    method,
-                    url,
-                    json=body,
-                    headers=headers,
-                    allow_redirects=False,
-                    timeout=self._timeout,
-                ) as response:
-                    raw = await _read_capped(response)
-        return self._data_or_raise(response.status, response.headers, raw)
+        async with self._session().request(
+            method,
+            url,
+            json=body,
+            headers=headers,
+            allow_redirects=False,
+            raise_for_status=False,  # a user session may default to True; we read every status
+            timeout=self._timeout,
+        ) as response:
+            return response.status, response.headers, await _read_capped(response)
 
     def _data_or_raise(self, status: int, headers: Mapping[str, str], raw: bytes) -> Any:
         if not 200 <= status < 300:
@@ -177,6 +194,8 @@ class ApiTransport:
         if self.closed:
             raise ClientClosedError("this AsyncUserplane client is closed")
         if self._user_session is not None:
+            if self._user_session.closed:
+                raise ClientClosedError("the aiohttp session given to AsyncUserplane is closed")
             return self._user_session
         if self._own_session is None:
             self._own_session = aiohttp.ClientSession(

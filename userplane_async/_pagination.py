@@ -11,8 +11,6 @@ from ._models import Page, Pagination
 
 T = TypeVar("T")
 
-FetchPage = Callable[[int], Awaitable["Page[T]"]]
-
 
 class AsyncPaginator(Generic[T]):
     """``async for item in paginator`` walks every page lazily; ``pages()`` and ``page(n)`` too.
@@ -52,7 +50,13 @@ class _PageIterator(Generic[T]):
             raise StopAsyncIteration
         page = await self._fetch(self._next)
         self._next += 1
-        self._done = not page.pagination.has_more or not page.items
+        last = page.pagination.total_pages
+        # hasMore decides; an empty page or the stated last page stops a server that lies.
+        self._done = (
+            not page.pagination.has_more
+            or not page.items
+            or (last is not None and self._next > last)
+        )
         return page
 
 

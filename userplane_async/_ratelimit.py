@@ -20,17 +20,29 @@ from ._clock import Clock
 from ._errors import BUDGET_SPENT, RateLimitError
 
 
+def _optional_positive(
+    _: object, attribute: attrs.Attribute[int | None], value: int | None
+) -> None:
+    if value is not None and value < 1:  # a zero limit would wait forever
+        raise ValueError(f"{attribute.name} must be at least 1, or None for no limit")
+
+
 @attrs.frozen
 class RateLimit:
     """How many API calls the client may make: per minute, per day, or ``None`` for no limit.
 
-    A wait for budget longer than ``max_wait`` seconds (the daily window running out) is not
-    slept through: the call raises :class:`RateLimitError` with ``retry_after`` at once.
+    A wait longer than ``max_wait`` seconds (the daily window running out, or a server's long
+    ``Retry-After``) is not slept through: calls raise :class:`RateLimitError` at once.
     """
 
     per_minute: int | None = 120
     per_day: int | None = 10_000
-    max_wait: float = 120.0
+    max_wait: float = attrs.field(default=120.0, validator=attrs.validators.ge(0))
+
+    def __attrs_post_init__(self) -> None:
+        for name, limit in (("per_minute", self.per_minute), ("per_day", self.per_day)):
+            if limit is not None and limit < 1:  # a zero limit would wait forever
+                raise ValueError(f"{name} must be at least 1, or None for no limit")
 
     def windows(self) -> tuple[tuple[int, float], ...]:
         """The ``(limit, seconds)`` pairs this budget enforces."""
@@ -98,13 +110,13 @@ class RateLimiter:
                 await self._answered.wait()
                 continue
             budget = max((d for d in delays if d is not None), default=0.0)
-            if budget > self._limit.max_wait:
-                raise RateLimitError(
-                    f"the client's API budget is spent; the next call is possible in {budget:.0f} s",
-                    code=BUDGET_SPENT,
-                    retry_after=budget,
-                )
             wait = max(pause, budget)
+            if wait > self._limit.max_wait:
+                raise RateLimitError(
+                    f"the API budget is spent; the next call is possible in {wait:.0f} s",
+                    code=BUDGET_SPENT if budget >= pause else "RATE_LIMITED",
+                    retry_after=wait,
+                )
             if wait <= 0:
                 return
             await self._clock.sleep(wait)

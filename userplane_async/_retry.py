@@ -22,6 +22,7 @@ from ._errors import (
     ConnectError,
     RateLimitError,
     ServerError,
+    TLSError,
     TransportError,
     UserplaneError,
 )
@@ -100,6 +101,8 @@ def retry_delay(
         if error.retry_after > policy.max_retry_after:
             return None
         return error.retry_after * policy.wait_scale
+    if isinstance(error, TLSError):
+        return None
     retryable = isinstance(error, ConnectError) or (
         idempotent and isinstance(error, (ServerError, TransportError))
     )
@@ -126,6 +129,8 @@ async def call_with_retries(
                 clock.monotonic() - started + delay > policy.timeout
             )
             if delay is None or number == policy.attempts or out_of_time:
+                if isinstance(error, RateLimitError) and error.code != BUDGET_SPENT:
+                    limiter.pause(error.retry_after or 0.0)  # spare the other tasks the same 429
                 raise
             logger.info(
                 "retrying %s after %s (attempt %d of %d) in %.2f s",

@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return anyio.run(run, args)
     except KeyboardInterrupt:
         return EXIT_FAILED
-    except UserplaneError as exc:
+    except (UserplaneError, OSError) as exc:
         print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FATAL
 

@@ -42,10 +42,13 @@ def _strict(kind: type[Any], *accepted: type[Any]) -> Any:
     return structure
 
 
-def _structure_int(value: Any, _: Any) -> int:
+_exact_int = _strict(int, int)
+
+
+def _structure_int(value: Any, type_: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         return int(value)  # JSON producers may write 12.0 for 12
-    return int(_strict(int, int)(value, int))
+    return int(_exact_int(value, type_))
 
 
 _FRACTION = re.compile(r"\.(\d+)")

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 from ._convert import structure
+from ._errors import ConfigurationError
 from ._models import Page, Pagination
 
 T = TypeVar("T")
@@ -25,7 +26,7 @@ class AsyncPaginator(Generic[T]):
     async def page(self, number: int) -> Page[T]:
         """Fetch one page (1-based)."""
         if number < 1:
-            raise ValueError("page numbers start at 1")
+            raise ConfigurationError("page numbers start at 1")
         return await self._fetch(number)
 
     def pages(self) -> _PageIterator[T]:

@@ -11,6 +11,7 @@ import attrs
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._convert import structure
+from ._download import Downloader
 from ._errors import ConfigurationError
 from ._http import ApiTransport, Timeout
 from ._models import Me
@@ -55,7 +56,7 @@ class AsyncUserplane:
             except on loopback hosts.
         timeout: Seconds, or a :class:`Timeout` with separate connect/read/total values.
         max_retries: Shorthand for ``retry.attempts - 1``.
-        concurrency: Parallel storage downloads of this client (the downloader uses it).
+        concurrency: Storage fetches this client runs in parallel, across all recordings.
         rate_limit: The client-side API budget; ``None`` switches the limiter off.
         retry: How 429s, 5xx answers and network failures are retried.
         session: An ``aiohttp.ClientSession`` to send API calls with; it is left open.
@@ -82,10 +83,14 @@ class AsyncUserplane:
         self.concurrency = _positive_int(concurrency, "concurrency")
         self.rate_limit = rate_limit
         self.retry = retry
+        timeout = Timeout.of(timeout)
+        self._downloader = Downloader(
+            concurrency=self.concurrency, timeout=timeout, retry=retry, clock=clock
+        )
         self._http = ApiTransport(
             api_key=key,
             base_url=url,
-            timeout=Timeout.of(timeout),
+            timeout=timeout,
             retry=retry,
             limiter=RateLimiter(rate_limit, clock),
             clock=clock,
@@ -94,7 +99,7 @@ class AsyncUserplane:
         self.workspaces = Workspaces(self._http)
         self.projects = Projects(self._http)
         self.links = Links(self._http)
-        self.recordings = Recordings(self._http)
+        self.recordings = Recordings(self._http, self._downloader)
 
     @property
     def base_url(self) -> str:
@@ -116,6 +121,7 @@ class AsyncUserplane:
 
     async def aclose(self) -> None:
         """Close the connections this client opened; safe to call more than once."""
+        await self._downloader.aclose()
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncUserplane:

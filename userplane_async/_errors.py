@@ -10,6 +10,13 @@ UserplaneError
 │   ├── ConnectError
 │   ├── RequestTimeoutError
 │   └── TLSError                  certificate or handshake failure (never retried)
+├── DownloadError                 a resource could not be saved or streamed (.recording_id, .kind)
+│   ├── ResourceUnavailableError  the API has no URL for it (.capture_enabled says why)
+│   ├── URLExpiredError           the object store kept refusing fresh URLs as expired
+│   ├── URLPolicyError            a presigned URL broke the policy; refused before connecting
+│   ├── StorageError              the object store answered with an error (.status, .code)
+│   ├── IntegrityError            the bytes do not add up to the announced size
+│   └── DestinationError          the local file could not be written (disk full, read-only)
 └── UserplaneAPIError             the API answered with an error status (.status, .code, .message)
     ├── AuthenticationError       401
     ├── PermissionDeniedError     403
@@ -144,6 +151,77 @@ BUDGET_SPENT = "CLIENT_BUDGET_SPENT"
 
 class ServerError(UserplaneAPIError):
     """5xx: the API failed; retried with backoff where that is safe."""
+
+
+class DownloadError(UserplaneError):
+    """A resource could not be downloaded or streamed; no partial file is left behind."""
+
+    def __init__(self, message: str, *, recording_id: str | None = None, kind: str | None = None):
+        super().__init__(message)
+        self.recording_id = recording_id
+        self.kind = kind
+
+
+class ResourceUnavailableError(DownloadError):
+    """The API returned no URL for this resource; ``message`` is the API's own explanation."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        capture_enabled: bool | None,
+        recording_id: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message, recording_id=recording_id, kind=kind)
+        self.capture_enabled = capture_enabled
+
+
+class URLExpiredError(DownloadError):
+    """The object store answered "Request has expired" to every fresh URL we resolved."""
+
+
+class URLPolicyError(DownloadError):
+    """A presigned URL was refused before connecting (plain http off loopback, user info, ...)."""
+
+
+class StorageError(DownloadError):
+    """The object store answered with an error; ``code`` is S3's ``<Code>`` when it sent one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        recording_id: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message, recording_id=recording_id, kind=kind)
+        self.status = status
+        self.code = code
+
+
+class IntegrityError(DownloadError):
+    """The bytes received do not match the size the API or the object store announced."""
+
+
+class DestinationError(DownloadError):
+    """The destination could not be written (disk full, read-only, not a directory, ...).
+
+    ``errno`` is the operating system's error number, when there was one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errno: int | None = None,
+        recording_id: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(message, recording_id=recording_id, kind=kind)
+        self.errno = errno
 
 
 #: Documented error codes (userplane-api.md §4.2) and the class each one raises.

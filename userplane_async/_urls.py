@@ -83,3 +83,31 @@ def path_segment(value: object, name: str) -> str:
         return quote(value, safe="")
     except UnicodeEncodeError:  # lone surrogates: no URL can carry them
         raise InvalidIDError(f"{name} is not valid Unicode text") from None
+
+
+def storage_url_problem(url: str | None) -> str | None:
+    """Why a presigned URL must not be fetched, or None if it may (design rule 3, fault #26).
+
+    Plain http is for loopback only; user info, other schemes and IP literals in private,
+    link-local or otherwise internal ranges (cloud metadata at 169.254.169.254) are refused.
+    """
+    if not isinstance(url, str):
+        return "the URL is not a string"
+    try:
+        parsed = URL(url, encoded=True)
+    except (ValueError, TypeError):
+        return "the URL cannot be parsed"
+    if parsed.scheme not in ("http", "https") or not _valid_host(parsed.raw_host):
+        return "only absolute http(s) URLs with a valid host are fetched"
+    if parsed.user is not None or parsed.password is not None:
+        return "the URL carries user info"
+    host = parsed.raw_host or ""
+    if parsed.scheme == "http" and not is_loopback(host):
+        return "plain http is allowed only on loopback hosts"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if not address.is_loopback and not address.is_global:
+        return "the URL points at a private or reserved address"
+    return None

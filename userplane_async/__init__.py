@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ._client import AsyncUserplane
 from ._clock import Clock
-from ._download import DownloadResult, ResourceStream
+from ._download import ResourceStream
 from ._errors import (
     AuthenticationError,
     ClientClosedError,
@@ -65,6 +65,7 @@ from ._models import (
 )
 from ._pagination import AsyncPaginator
 from ._ratelimit import RateLimit
+from ._results import DownloadResult
 from ._retry import RetryPolicy
 from ._version import __version__
 

@@ -17,7 +17,6 @@ from typing import TypeVar
 
 import aiohttp
 import anyio
-import attrs
 from yarl import URL
 
 from ._clock import Clock
@@ -34,6 +33,7 @@ from ._errors import (
 )
 from ._http import FOREIGN_ERRORS, Timeout, translate
 from ._models import RecordingResource, ResourceKind
+from ._results import DownloadResult
 from ._retry import RetryPolicy
 from ._sinks import FileSink, hash_file
 from ._urls import storage_url_problem
@@ -56,19 +56,6 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,200})</\1>")
 _MAX_ERROR_BODY = 16 * 1024
 _MAX_EXPIRED = 3  # fresh URLs that may come back expired before we give up
-
-
-@attrs.frozen
-class DownloadResult:
-    """A resource saved to ``path``: its size, SHA-256 and how much work it took."""
-
-    path: Path
-    size: int
-    sha256: str
-    content_type: str | None
-    attempts: int  # storage requests sent
-    resolutions: int  # presigned URLs resolved through the API
-    skipped: bool = False  # the file was already there with the announced size
 
 
 def file_name(kind: ResourceKind, content_type: str | None) -> str:
@@ -365,7 +352,6 @@ class _Job:
             self._progress(done, total)
 
 
-@attrs.define
 class ResourceStream:
     """The bytes of one resource, for passing on: ``async for chunk in stream``.
 
@@ -373,12 +359,27 @@ class ResourceStream:
     mid-body raises :class:`TransportError`; open a new stream at the offset reached to go on.
     """
 
-    content_type: str | None
-    size: int | None
-    etag: str | None
-    offset: int
-    _response: aiohttp.ClientResponse = attrs.field(repr=False)
-    _skip: int = attrs.field(default=0, repr=False)
+    def __init__(
+        self,
+        response: aiohttp.ClientResponse,
+        *,
+        content_type: str | None,
+        size: int | None,
+        offset: int,
+        skip: int,
+    ) -> None:
+        self._response = response
+        self._skip = skip
+        self.content_type = content_type
+        self.size = size
+        self.etag = response.headers.get("ETag")
+        self.offset = offset
+
+    def __repr__(self) -> str:
+        return (
+            f"ResourceStream(content_type={self.content_type!r}, size={self.size}, "
+            f"offset={self.offset})"
+        )
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         return self._chunks()
@@ -416,11 +417,10 @@ async def open_stream(
         response, size = await job.retrying(lambda: job.answer(offset), past_the_end)
         try:
             yield ResourceStream(
+                response,
                 content_type=response.headers.get("Content-Type") or job.resource.type,
                 size=size,
-                etag=response.headers.get("ETag"),
                 offset=offset,
-                response=response,
                 skip=offset if response.status == 200 else 0,
             )
         finally:

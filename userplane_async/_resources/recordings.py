@@ -9,11 +9,12 @@ from typing import Any
 import attrs
 
 from .._convert import structure
-from .._download import Downloader, DownloadResult, Progress, ResourceStream, open_stream
+from .._download import Downloader, Progress, ResourceStream, open_stream
 from .._errors import ConfigurationError
 from .._http import ApiTransport
 from .._models import DeletedRecording, Recording, RecordingResource, ResourceKind
 from .._pagination import AsyncPaginator
+from .._results import DownloadResult
 from ._base import Namespace, QueryValue, workspace_path
 
 

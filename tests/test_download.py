@@ -1,0 +1,215 @@
+"""Downloads and streams through the fake object store: naming, skipping, progress, policy."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from userplane_async import (
+    AsyncUserplane,
+    ConfigurationError,
+    ResourceKind,
+    ResourceUnavailableError,
+)
+from userplane_async.testing import FakeResource, FakeUserplane
+
+pytestmark = pytest.mark.anyio
+
+WS = "ws_dl"
+VIDEO = bytes(range(256)) * 4096  # 1 MiB: more than one write batch
+
+
+@pytest.fixture
+def fake(fake_userplane: FakeUserplane) -> FakeUserplane:
+    fake_userplane.add_workspace(WS)
+    fake_userplane.add_recording(
+        WS,
+        "rec_1",
+        resources={
+            "video": FakeResource(VIDEO + b"tail", type="video/mp4"),
+            "thumbnail": FakeResource(b"\xff\xd8jpeg", type="image/png"),
+            "console-log": FakeResource(captured=False),
+        },
+    )
+    return fake_userplane
+
+
+def _leftovers(directory: Path) -> list[Path]:
+    return [p for p in directory.rglob("*") if p.name.endswith(".part")]
+
+
+async def test_download_into_a_directory(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """A directory destination gets <kind>.<ext> with the extension from the MIME type."""
+    result = await client.recordings.download(WS, "rec_1", ResourceKind.VIDEO, tmp_path)
+    assert result.path == tmp_path / "video.mp4"
+    assert result.path.read_bytes() == VIDEO + b"tail"
+    assert result.size == len(VIDEO) + 4
+    assert result.sha256 == hashlib.sha256(VIDEO + b"tail").hexdigest()
+    assert result.content_type == "video/mp4"
+    assert (result.attempts, result.resolutions, result.skipped) == (1, 1, False)
+    assert _leftovers(tmp_path) == []
+
+
+async def test_download_to_a_file_path(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """A file destination is used as given; missing parent directories are created."""
+    target = tmp_path / "nested" / "deeper" / "thumb.bin"
+    result = await client.recordings.download(WS, "rec_1", "thumbnail", target)
+    assert result.path == target
+    assert target.read_bytes() == b"\xff\xd8jpeg"
+
+
+async def test_trailing_slash_names_a_new_directory(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """A destination ending in a slash is a directory even before it exists."""
+    result = await client.recordings.download(WS, "rec_1", "thumbnail", f"{tmp_path}/new/")
+    assert result.path == tmp_path / "new" / "thumbnail.png"
+
+
+@pytest.mark.parametrize(
+    ("mime", "name"),
+    [
+        ("video/webm", "video.webm"),
+        ("video/mp4", "video.mp4"),
+        ("image/jpeg", "video.jpg"),
+        ("image/webp", "video.webp"),
+        ("application/json; charset=utf-8", "video.json"),
+        ("application/x-ndjson", "video.ndjson"),
+        ("application/octet-stream", "video.bin"),
+    ],
+)
+async def test_extension_follows_the_mime_type(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path, mime: str, name: str
+) -> None:
+    """The file extension comes from the API's MIME type, not a fixed .webm."""
+    fake.add_recording(WS, "rec_mime", resources={"video": FakeResource(b"x", type=mime)})
+    result = await client.recordings.download(WS, "rec_mime", "video", tmp_path)
+    assert result.path.name == name
+
+
+async def test_unavailable_resource_touches_nothing(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """url: null raises ResourceUnavailableError with the API's message and no file or request."""
+    with pytest.raises(ResourceUnavailableError) as caught:
+        await client.recordings.download(WS, "rec_1", "console-log", tmp_path)
+    assert caught.value.capture_enabled is False
+    assert caught.value.message
+    assert (caught.value.recording_id, caught.value.kind) == ("rec_1", "console-log")
+    assert list(tmp_path.iterdir()) == []
+    assert fake.storage_requests() == []
+
+
+async def test_verified_file_is_kept(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """A file already there with the announced size is not fetched or overwritten again."""
+    first = await client.recordings.download(WS, "rec_1", "video", tmp_path)
+    before = len(fake.storage_requests())
+    again = await client.recordings.download(WS, "rec_1", "video", tmp_path)
+    assert again.skipped
+    assert again.sha256 == first.sha256
+    assert again.attempts == 0
+    assert len(fake.storage_requests()) == before
+    forced = await client.recordings.download(WS, "rec_1", "video", tmp_path, overwrite=True)
+    assert not forced.skipped
+    assert len(fake.storage_requests()) == before + 1
+
+
+async def test_wrong_sized_file_is_replaced(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """A file that does not match the announced size is not verified, so it is replaced."""
+    (tmp_path / "video.mp4").write_bytes(b"stale")
+    result = await client.recordings.download(WS, "rec_1", "video", tmp_path)
+    assert not result.skipped
+    assert result.path.read_bytes() == VIDEO + b"tail"
+
+
+async def test_progress_is_truthful(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """Progress reports never decrease without a restart and end at the full size."""
+    reports: list[tuple[int, int | None]] = []
+    await client.recordings.download(
+        WS, "rec_1", "video", tmp_path, progress=lambda done, total: reports.append((done, total))
+    )
+    done = [d for d, _ in reports]
+    assert done == sorted(done)
+    assert reports[-1] == (len(VIDEO) + 4, len(VIDEO) + 4)
+    assert len(reports) >= 2
+
+
+async def test_storage_requests_carry_no_credentials(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """Storage sees no Authorization, no cookies, no HEAD, and asks for identity encoding."""
+    await client.recordings.download(WS, "rec_1", "video", tmp_path)
+    (request,) = fake.storage_requests()
+    assert request.method == "GET"
+    assert "authorization" not in request.headers
+    assert "cookie" not in request.headers
+    assert request.headers["accept-encoding"] == "identity"
+
+
+@pytest.mark.parametrize("recording_id", ["rec_'quote", "rec/slash", "rec+plus", "rec.%2E", "réc"])
+async def test_percent_encoded_keys_are_sent_byte_for_byte(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path, recording_id: str
+) -> None:
+    """URLs whose path needs encoding reach the store exactly as issued (the signature holds)."""
+    fake.add_recording(WS, recording_id, resources={"action": FakeResource(b"[1]")})
+    result = await client.recordings.download(WS, recording_id, "action", tmp_path)
+    assert result.path.read_bytes() == b"[1]"
+    assert [r.status for r in fake.storage_requests()] == [200]
+
+
+async def test_stream_passes_bytes_on(client: AsyncUserplane, fake: FakeUserplane) -> None:
+    """stream() yields the object's bytes with its type, size and ETag."""
+    received = bytearray()
+    async with client.recordings.stream(WS, "rec_1", ResourceKind.VIDEO) as body:
+        assert body.content_type == "video/mp4"
+        assert body.size == len(VIDEO) + 4
+        assert body.etag
+        async for chunk in body:
+            received += chunk
+    assert bytes(received) == VIDEO + b"tail"
+
+
+async def test_stream_from_an_offset(client: AsyncUserplane, fake: FakeUserplane) -> None:
+    """An offset asks for a range and yields only the bytes from there."""
+    async with client.recordings.stream(WS, "rec_1", "video", offset=1000) as body:
+        data = b"".join([chunk async for chunk in body])
+    assert data == (VIDEO + b"tail")[1000:]
+    assert body.offset == 1000
+    assert fake.storage_requests()[-1].headers["range"] == "bytes=1000-"
+
+
+async def test_stream_closes_on_early_exit(client: AsyncUserplane, fake: FakeUserplane) -> None:
+    """Leaving the block after one chunk closes the response; the client stays usable."""
+    async with client.recordings.stream(WS, "rec_1", "video") as body:
+        async for _ in body:
+            break
+    async with client.recordings.stream(WS, "rec_1", "thumbnail") as body:
+        assert b"".join([chunk async for chunk in body]) == b"\xff\xd8jpeg"
+
+
+@pytest.mark.parametrize("offset", [-1, 1.5, True, "0"])
+async def test_stream_offset_must_be_an_int(client: AsyncUserplane, offset: object) -> None:
+    """A nonsensical offset is refused before any call."""
+    with pytest.raises(ConfigurationError):
+        client.recordings.stream(WS, "rec_1", "video", offset=offset)  # type: ignore[arg-type]
+    assert client.api_calls == 0
+
+
+async def test_unavailable_stream_raises(client: AsyncUserplane, fake: FakeUserplane) -> None:
+    """Streaming an uncaptured resource raises ResourceUnavailableError and sends nothing."""
+    with pytest.raises(ResourceUnavailableError):
+        async with client.recordings.stream(WS, "rec_1", "console-log"):
+            pytest.fail("must not be reached")
+    assert fake.storage_requests() == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import anyio
 import pytest
 
 from userplane_async import (
@@ -102,7 +103,7 @@ async def test_unavailable_resource_touches_nothing(
     assert caught.value.capture_enabled is False
     assert caught.value.message
     assert (caught.value.recording_id, caught.value.kind) == ("rec_1", "console-log")
-    assert list(tmp_path.iterdir()) == []
+    assert [p async for p in anyio.Path(tmp_path).iterdir()] == []
     assert fake.storage_requests() == []
 
 
@@ -126,7 +127,7 @@ async def test_wrong_sized_file_is_replaced(
     client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
 ) -> None:
     """A file that does not match the announced size is not verified, so it is replaced."""
-    (tmp_path / "video.mp4").write_bytes(b"stale")
+    await anyio.Path(tmp_path / "video.mp4").write_bytes(b"stale")
     result = await client.recordings.download(WS, "rec_1", "video", tmp_path)
     assert not result.skipped
     assert result.path.read_bytes() == VIDEO + b"tail"

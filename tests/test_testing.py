@@ -95,11 +95,25 @@ def test_public_names() -> None:
     """The package exports exactly its public names, sorted, under its own module name."""
     expected = [
         "DEFAULT_API_KEY",
+        "ChunkedWithoutEnd",
+        "CloseWithoutLength",
+        "Expired",
         "FakeClock",
         "FakeResource",
         "FakeUserplane",
+        "IgnoreRange",
+        "Redirect",
+        "ReplaceAfter",
         "RequestRecord",
+        "ResetAfter",
+        "S3Error",
         "ScaledClock",
+        "ShiftContentRange",
+        "StallAfter",
+        "StorageFault",
+        "Trickle",
+        "TruncateAfter",
+        "WrongLength",
     ]
     assert testing.__all__ == expected
     assert FakeUserplane.__module__ == "userplane_async.testing"
@@ -389,7 +403,7 @@ async def test_get_recording_shape(fake: FakeUserplane, http: aiohttp.ClientSess
     assert data["workspaceId"] == WS
     rec = data["recording"]
     assert set(rec) == {"recordingId", "recordingDurationMs", "recordingStartedAt", "meta"}
-    assert rec["recordingDurationMs"] == 45_200
+    assert rec["recordingDurationMs"] == 5_000
     meta = rec["meta"]
     assert set(meta) == {
         "link",
@@ -509,7 +523,7 @@ async def test_resource_available(
     assert query["X-Amz-Expires"] == "900"
     if kind == "video":
         assert res["sources"] == [{"url": res["url"], "type": "video/webm"}]
-        assert res["durationMs"] == 45_200
+        assert res["durationMs"] == 5_000
 
 
 @pytest.mark.parametrize(

@@ -1,10 +1,11 @@
 """A fake Userplane for tests and demos: the API and its object store, in-process.
 
 ```python
-from userplane_async.testing import FakeUserplane
+from userplane_async.testing import FakeUserplane, ResetAfter
 
 async with FakeUserplane() as fake:
     workspace_id = fake.seed_demo()
+    fake.script_storage(ResetAfter(1024), kind="video")  # the next video GET breaks
     # point a client at fake.base_url with fake.api_key
 ```
 """
@@ -15,18 +16,65 @@ from ._clock import FakeClock, ScaledClock
 from ._content import FakeResource
 from ._log import RequestRecord
 from ._server import DEFAULT_API_KEY, FakeUserplane
+from ._storage_faults import (
+    ChunkedWithoutEnd,
+    CloseWithoutLength,
+    Expired,
+    IgnoreRange,
+    Redirect,
+    ReplaceAfter,
+    ResetAfter,
+    S3Error,
+    ShiftContentRange,
+    StallAfter,
+    StorageFault,
+    Trickle,
+    TruncateAfter,
+    WrongLength,
+)
 
 __all__ = [
     "DEFAULT_API_KEY",
+    "ChunkedWithoutEnd",
+    "CloseWithoutLength",
+    "Expired",
     "FakeClock",
     "FakeResource",
     "FakeUserplane",
+    "IgnoreRange",
+    "Redirect",
+    "ReplaceAfter",
     "RequestRecord",
+    "ResetAfter",
+    "S3Error",
     "ScaledClock",
+    "ShiftContentRange",
+    "StallAfter",
+    "StorageFault",
+    "Trickle",
+    "TruncateAfter",
+    "WrongLength",
 ]
 
-FakeClock.__module__ = __name__
-FakeResource.__module__ = __name__
-FakeUserplane.__module__ = __name__
-RequestRecord.__module__ = __name__
-ScaledClock.__module__ = __name__
+for _public in (
+    ChunkedWithoutEnd,
+    CloseWithoutLength,
+    Expired,
+    FakeClock,
+    FakeResource,
+    FakeUserplane,
+    IgnoreRange,
+    Redirect,
+    ReplaceAfter,
+    RequestRecord,
+    ResetAfter,
+    S3Error,
+    ScaledClock,
+    ShiftContentRange,
+    StallAfter,
+    Trickle,
+    TruncateAfter,
+    WrongLength,
+):
+    _public.__module__ = __name__
+del _public

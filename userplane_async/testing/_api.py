@@ -8,9 +8,9 @@ from aiohttp import web
 from . import _api_account, _api_links, _api_recordings
 from ._call import Call, Handler
 from ._http import RATE_LIMITED_MESSAGE, ApiError, error_response, from_epoch, ok_response
+from ._presign import Presigner
 from ._ratelimit import SlidingWindowLimiter
 from ._routes import Match
-from ._storage import Presigner
 from ._store import Store
 
 HANDLERS: dict[str, Handler] = {

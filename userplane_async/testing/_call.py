@@ -8,8 +8,8 @@ from datetime import datetime
 import attrs
 
 from ._http import Reply
+from ._presign import Presigner
 from ._records import Member, User, Workspace
-from ._storage import Presigner
 from ._store import Store
 
 

@@ -44,12 +44,21 @@ class FakeResource:
     pattern derived from the recording ID and kind (cheap even for gigabytes). With both,
     ``content`` is served and ``size`` is what the API declares (a way to make them disagree).
     ``captured=False`` makes the API answer ``url: null, captureEnabled: false``.
+    ``content_encoding`` is sent as ``Content-Encoding`` while the stored bytes go out as they
+    are (store gzip bytes with ``"gzip"``, as S3 does for objects uploaded that way).
     """
 
     content: bytes | None = None
     size: int | None = attrs.field(default=None, kw_only=True, validator=_nonnegative)
     type: str | None = attrs.field(default=None, kw_only=True)
     captured: bool = attrs.field(default=True, kw_only=True)
+    content_encoding: str | None = attrs.field(default=None, kw_only=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _digest(content: bytes) -> bytes:
+    # Every GET needs the ETag; large given content is hashed once, not per request.
+    return hashlib.sha256(content).digest()
 
 
 @functools.lru_cache(maxsize=64)
@@ -75,6 +84,15 @@ class StoredObject:
         return self.resource.type or DEFAULT_TYPES[self.kind]
 
     @property
+    def content_encoding(self) -> str | None:
+        return self.resource.content_encoding
+
+    def replace(self, resource: FakeResource) -> None:
+        """Put a new object under this key: a new version, so a new ETag (and new bytes)."""
+        self.resource = resource
+        self.version += 1
+
+    @property
     def size(self) -> int:
         """Number of bytes storage serves."""
         if self.resource.content is not None:
@@ -93,7 +111,7 @@ class StoredObject:
         """A quoted change detector: new content or a new version gives a new ETag."""
         h = hashlib.sha256(f"{self.seed}\0{self.version}\0{self.size}\0".encode())
         if self.resource.content is not None:
-            h.update(self.resource.content)
+            h.update(_digest(self.resource.content))
         return f'"{h.hexdigest()[:32]}"'
 
     def read(self, start: int, end: int) -> bytes:

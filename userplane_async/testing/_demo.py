@@ -2,50 +2,36 @@
 
 from __future__ import annotations
 
-import json
+import functools
 from datetime import datetime, timedelta
+from importlib import resources
 
-from ._content import FakeResource
+from ._content import RESOURCE_KINDS, FakeResource
 from ._seeding import Seeding
 
 DEMO_WORKSPACE = "ws_demo"
 LARGE_VIDEO_SIZE = 50 * 1024 * 1024
+DEMO_VIDEO_DURATION_MS = 5_000  # data/video.webm: 5 s of ffmpeg's testsrc2 pattern
+
+# Real sample files shipped as package data (see data/README.md for how they were made).
+_DATA_FILES = {
+    "video": "video.webm",
+    "thumbnail": "thumbnail.jpg",
+    "console-log": "console-log.ndjson",
+    "network-log": "network-log.json",
+    "action": "action.json",
+}
 
 
-def _console_log() -> bytes:
-    lines = [
-        {"level": "info", "message": "App booted", "timestamp": 0},
-        {"level": "warn", "message": "Slow response from /api/cart", "timestamp": 5120},
-        {"level": "error", "message": "TypeError: cart.items is undefined", "timestamp": 9034},
-    ]
-    return "".join(json.dumps(line) + "\n" for line in lines).encode()
+@functools.cache
+def sample(kind: str) -> bytes:
+    """The bytes of the shipped sample file for one resource kind."""
+    data = resources.files("userplane_async.testing") / "data"
+    return (data / _DATA_FILES[kind]).read_bytes()
 
 
-def _network_log() -> bytes:
-    entries = [
-        {
-            "url": "https://shop.demo.test/api/cart",
-            "method": "GET",
-            "status": 200,
-            "durationMs": 1830,
-        },
-        {
-            "url": "https://shop.demo.test/api/checkout",
-            "method": "POST",
-            "status": 500,
-            "durationMs": 412,
-        },
-    ]
-    return json.dumps(entries, indent=2).encode()
-
-
-def _actions() -> bytes:
-    actions = [
-        {"type": "navigation", "url": "https://shop.demo.test/cart", "timestamp": 0},
-        {"type": "click", "selector": "button#checkout", "x": 412, "y": 220, "timestamp": 8811},
-        {"type": "input", "selector": "input[name=coupon]", "value": "***", "timestamp": 12400},
-    ]
-    return json.dumps(actions, indent=2).encode()
+def _samples() -> dict[str, FakeResource]:
+    return {kind: FakeResource(sample(kind)) for kind in RESOURCE_KINDS}
 
 
 def _seed_structure(fake: Seeding) -> None:
@@ -69,7 +55,8 @@ def _seed_structure(fake: Seeding) -> None:
 def seed_demo(fake: Seeding) -> str:
     """Seed ``ws_demo`` and return its ID.
 
-    Recordings, newest first: ``rec_demo_full`` (everything, realistic logs),
+    Recordings, newest first: ``rec_demo_full`` (everything captured, with real sample files:
+    a playable 5 s WebM, a JPEG thumbnail and realistic logs),
     ``rec_demo_no_logs`` (console and network logs not captured), ``rec_demo_no_video``
     (video not captured), ``rec_demo_large`` (a 50 MiB generated video), ``rec_demo_small``
     (small generated content) and ``rec_demo_deleted`` (soft-deleted).
@@ -86,14 +73,11 @@ def seed_demo(fake: Seeding) -> str:
         ws,
         "rec_demo_full",
         link_id="lnk_demo_support",
+        duration_ms=DEMO_VIDEO_DURATION_MS,
         notes="Checkout button does nothing",
         custom_meta={"plan": "pro", "customerId": "cust_42"},
         system_meta={"browser": "Chrome 126", "os": "macOS 14.5", "viewport": "1440x900"},
-        resources={
-            "console-log": FakeResource(_console_log()),
-            "network-log": FakeResource(_network_log()),
-            "action": FakeResource(_actions()),
-        },
+        resources=_samples(),
         created_at=hours_ago(1),
     )
     fake.add_recording(

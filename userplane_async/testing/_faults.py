@@ -11,7 +11,7 @@ from aiohttp import web
 
 from ._http import RATE_LIMITED_MESSAGE
 from ._routes import ROUTE_NAMES, STORAGE_ROUTE
-from ._storage import s3_error
+from ._s3 import s3_error
 
 ANY_ROUTE = "*"
 

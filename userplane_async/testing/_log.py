@@ -7,6 +7,8 @@ from collections.abc import Mapping
 import attrs
 from aiohttp import web
 
+from ._storage_faults import StorageFault
+
 
 @attrs.frozen
 class RequestRecord:
@@ -14,8 +16,10 @@ class RequestRecord:
 
     ``time`` is the fake's clock (``monotonic()``) when the request arrived; ``path`` and
     ``query`` are raw, as sent on the wire; ``headers`` has lower-case names; ``route`` is a
-    route name (``"storage.get"`` for the object store) or ``"unknown"``; ``status`` is ``0``
-    if the request ended without an answer.
+    route name (``"storage.get"`` for the object store) or ``"unknown"``; ``status`` is the
+    status line sent, or ``0`` if none was sent or the connection was reset (by a scripted
+    fault or by the client leaving) before the answer was complete; ``fault`` is the scripted
+    storage fault the request got, if any.
     """
 
     time: float
@@ -25,6 +29,19 @@ class RequestRecord:
     headers: Mapping[str, str]
     route: str
     status: int
+    fault: StorageFault | None = None
+
+
+@attrs.define
+class Exchange:
+    """What the fake did with a request, filled in while answering it.
+
+    ``status`` stays ``None`` when the returned response is the answer; storage sets it when
+    it wrote the answer itself or the connection broke.
+    """
+
+    status: int | None = None
+    fault: StorageFault | None = None
 
 
 def headers_of(request: web.Request) -> dict[str, str]:

@@ -229,6 +229,20 @@ class Seeding:
             },
         )
 
+    def replace_resource(
+        self, workspace_id: str, recording_id: str, kind: str, resource: FakeResource
+    ) -> None:
+        """Put a new object under one resource: new bytes, a new ETag.
+
+        The API's ``size`` and ``type`` follow it; URLs issued before stay valid and now serve
+        the new object (as a presigned S3 URL names a key, not a version).
+        """
+        _check_choice(kind, RESOURCE_KINDS, "resource kind")
+        recording = self._in_workspace(
+            self._store.recordings, recording_id, workspace_id, "recording"
+        )
+        recording.resources[kind].replace(resource)
+
     def delete_recording(self, workspace_id: str, recording_id: str) -> None:
         """Soft-delete a recording: later requests get 410 ``RECORDING_GONE``."""
         self._in_workspace(

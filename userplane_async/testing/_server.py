@@ -13,11 +13,13 @@ from .._clock import SYSTEM_CLOCK, Clock
 from ._api import Api
 from ._faults import Scripts
 from ._http import error_response
-from ._log import RequestRecord, headers_of
+from ._log import Exchange, RequestRecord, headers_of
+from ._presign import STORAGE_PREFIX, Presigner
 from ._ratelimit import SlidingWindowLimiter
 from ._routes import API_PREFIX, STORAGE_ROUTE, UNKNOWN_ROUTE, Match, api_segments, match
 from ._seeding import Seeding
-from ._storage import STORAGE_PREFIX, Presigner, serve_storage
+from ._storage import ObjectStore
+from ._storage_faults import StorageFault
 
 DEFAULT_API_KEY = "uspl_fake" + "0" * 28
 """The default user's key: clearly fake, shaped like a real one (``uspl_`` + 32 characters)."""
@@ -69,6 +71,7 @@ class FakeUserplane(Seeding):
         self._presigner = Presigner(clock, url_lifetime)
         limiter = SlidingWindowLimiter(rate_limits) if rate_limits is not None else None
         self._api = Api(self._store, self._presigner, limiter)
+        self._storage = ObjectStore(self._presigner, self._store, self._pause)
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
@@ -116,6 +119,21 @@ class FakeUserplane(Seeding):
             content_type=content_type,
         )
 
+    def script_storage(
+        self,
+        fault: StorageFault,
+        *,
+        times: int = 1,
+        recording_id: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        """Give the next ``times`` storage GETs (of that recording and/or kind) ``fault``.
+
+        Faults apply in the order scripted, after S3's request-shape and signature checks and
+        after the expiry check (``Expired`` stands in for that check, so it comes before it).
+        """
+        self._storage.faults.add(fault, times=times, recording_id=recording_id, kind=kind)
+
     def api_requests(self) -> list[RequestRecord]:
         """Logged requests under ``/api/v1`` (including unknown paths there)."""
         return [r for r in self.requests if r.path.startswith(API_PREFIX + "/")]
@@ -139,7 +157,14 @@ class FakeUserplane(Seeding):
             raise RuntimeError("FakeUserplane is already running")
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=0.5)
+        # Handler cancellation ends a stalled storage answer as soon as its client leaves.
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=0.5,
+            handler_cancellation=True,
+        )
         await runner.setup()
         try:
             await web.TCPSite(runner, self._host, self._port).start()
@@ -175,15 +200,26 @@ class FakeUserplane(Seeding):
         arrival = self._clock.monotonic()
         raw_path, _, raw_query = request.raw_path.partition("?")
         route, found = _resolve(request.method, raw_path)
+        exchange = Exchange()
         status = 0
         try:
-            response = await self._answer(request, route, found, arrival, raw_path, raw_query)
-            status = response.status
+            response = await self._answer(
+                request, route, found, arrival, raw_path, raw_query, exchange
+            )
+            status = response.status if exchange.status is None else exchange.status
             return response
         finally:
+            headers = headers_of(request)
             self.requests.append(
                 RequestRecord(
-                    arrival, request.method, raw_path, raw_query, headers_of(request), route, status
+                    arrival,
+                    request.method,
+                    raw_path,
+                    raw_query,
+                    headers,
+                    route,
+                    status,
+                    exchange.fault,
                 )
             )
 
@@ -195,6 +231,7 @@ class FakeUserplane(Seeding):
         arrival: float,
         raw_path: str,
         raw_query: str,
+        exchange: Exchange,
     ) -> web.StreamResponse:
         if isinstance(found, web.Response):
             return found
@@ -205,17 +242,20 @@ class FakeUserplane(Seeding):
             if not script.passes_through:
                 return self._cors(route, script.response(route))
         if found is None:
-            return await serve_storage(self._presigner, self._store, request, raw_path, raw_query)
+            return await self._storage.serve(request, raw_path, raw_query, exchange)
         return self._cors(route, await self._api.serve(request, found, arrival, self._clock.time()))
 
-    async def _pause(self, seconds: float) -> None:
-        """Sleep on the clock; ``aclose()`` cuts the sleep short so nothing outlives it."""
+    async def _pause(self, seconds: float | None) -> None:
+        """Sleep on the clock (``None``: until closed); ``aclose()`` cuts any sleep short."""
         if self._runner is None:
             return
         with anyio.CancelScope() as scope:
             self._pauses.add(scope)
             try:
-                await self._clock.sleep(seconds)
+                if seconds is None:
+                    await anyio.sleep_forever()
+                else:
+                    await self._clock.sleep(seconds)
             finally:
                 self._pauses.discard(scope)
 

@@ -1,104 +1,49 @@
-"""The fake object store: SigV4-style presigned URLs and S3-like answers to them."""
+"""The fake object store: S3's answers to presigned GETs, and the scripted faults on them.
+
+Checks run in S3's order: the request's shape (the front door), the signature, expiry, then
+the object, ``If-Match`` and ``Range``. A scripted fault is used up after the signature and
+expiry checks (an ``Expired`` fault before expiry, since it stands in for it).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-import time
-from datetime import datetime, timezone
-from urllib.parse import quote, unquote
-from xml.sax.saxutils import escape
+from urllib.parse import unquote
 
 import attrs
 from aiohttp import web
 
-from .._clock import Clock
 from ._content import RESOURCE_KINDS, StoredObject
+from ._delivery import Pause, Plan, plan, play, stream
+from ._log import Exchange
+from ._presign import STORAGE_PREFIX, Presigner
+from ._s3 import s3_error
+from ._storage_faults import (
+    Expired,
+    IgnoreRange,
+    Redirect,
+    S3Error,
+    ShiftContentRange,
+    StorageFault,
+    StorageScripts,
+)
 from ._store import Store
 
-STORAGE_PREFIX = "/storage"
-ACCESS_KEY = "FAKEUSERPLANEACCESSKEY"
-_AMZ_DATE = "%Y%m%dT%H%M%SZ"
-_SIGNATURE = "X-Amz-Signature"
-_CHUNK = 64 * 1024
+
+@attrs.frozen
+class Key:
+    """The object a storage path names."""
+
+    workspace_id: str
+    recording_id: str
+    kind: str
 
 
-def s3_error(status: int, code: str, message: str, **extra: str) -> web.Response:
-    """An S3-style XML error body."""
-    fields = {"Code": code, "Message": message, **extra, "RequestId": secrets.token_hex(8)}
-    inner = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in fields.items())
-    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{inner}</Error>'
-    return web.Response(status=status, text=body, content_type="application/xml")
-
-
-def _stamp(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime(_AMZ_DATE)
-
-
-def _parse_stamp(value: str) -> float:
-    parsed = datetime.strptime(value, _AMZ_DATE).replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
-
-
-@attrs.define
-class Presigner:
-    """Issues and checks presigned storage URLs with a per-fake secret."""
-
-    clock: Clock
-    lifetime: float
-    origin: str = ""
-    secret: bytes = attrs.field(factory=lambda: secrets.token_bytes(32), repr=False)
-
-    def _sign(self, method: str, raw_path: str, pairs: list[str]) -> str:
-        canonical = "\n".join([method, raw_path, "&".join(sorted(pairs))])
-        return hmac.new(self.secret, canonical.encode(), hashlib.sha256).hexdigest()
-
-    def url(self, workspace_id: str, recording_id: str, kind: str) -> str:
-        """A presigned GET URL for one resource, valid for ``lifetime`` from now."""
-        path = "/".join(
-            [STORAGE_PREFIX, *(quote(part, safe="") for part in (workspace_id, recording_id, kind))]
-        )
-        stamp = _stamp(self.clock.time())
-        credential = f"{ACCESS_KEY}/{stamp[:8]}/us-east-1/s3/aws4_request"
-        params = {
-            "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
-            "X-Amz-Credential": credential,
-            "X-Amz-Date": stamp,
-            "X-Amz-Expires": str(int(self.lifetime)),
-            "X-Amz-SignedHeaders": "host",
-        }
-        pairs = [f"{name}={quote(value, safe='')}" for name, value in params.items()]
-        signature = self._sign("GET", path, pairs)
-        return f"{self.origin}{path}?{'&'.join(pairs)}&{_SIGNATURE}={signature}"
-
-    def check(self, method: str, raw_path: str, raw_query: str) -> web.Response | None:
-        """``None`` if the query signs this request and has not expired, else the S3 error."""
-        pairs = [pair for pair in raw_query.split("&") if pair]
-        given = [p.partition("=")[2] for p in pairs if p.partition("=")[0] == _SIGNATURE]
-        rest = [p for p in pairs if p.partition("=")[0] != _SIGNATURE]
-        expected = self._sign(method, raw_path, rest)
-        if len(given) != 1 or not hmac.compare_digest(given[0], expected):
-            return s3_error(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you "
-                "provided. Check your key and signing method.",
-            )
-        params = {name: unquote(value) for name, _, value in (p.partition("=") for p in rest)}
-        issued = _parse_stamp(params["X-Amz-Date"])
-        expires = issued + int(params["X-Amz-Expires"])
-        now = self.clock.time()
-        if now > expires:
-            return s3_error(
-                403,
-                "AccessDenied",
-                "Request has expired",
-                **{"X-Amz-Expires": params["X-Amz-Expires"]},
-                Expires=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(expires)),
-                ServerTime=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
-            )
+def parse_key(raw_path: str) -> Key | None:
+    """``/storage/{workspace}/{recording}/{kind}`` decoded one segment at a time."""
+    parts = [unquote(part) for part in raw_path[len(STORAGE_PREFIX) :].split("/")]
+    if len(parts) != 4 or parts[0] or parts[3] not in RESOURCE_KINDS:
         return None
+    return Key(parts[1], parts[2], parts[3])
 
 
 def _front_door(request: web.Request) -> web.Response | None:
@@ -125,35 +70,90 @@ def _front_door(request: web.Request) -> web.Response | None:
     return None
 
 
-def _find(store: Store, raw_path: str) -> StoredObject | None:
-    parts = [unquote(part) for part in raw_path[len(STORAGE_PREFIX) :].split("/")]
-    if len(parts) != 4 or parts[0] or parts[3] not in RESOURCE_KINDS:
-        return None
-    recording = store.recordings.get(parts[2])
-    if recording is None or recording.workspace_id != parts[1]:
-        return None
-    stored = recording.resources[parts[3]]
-    return stored if stored.captured else None
+def _no_such_key(raw_path: str) -> web.Response:
+    key = unquote(raw_path[len(STORAGE_PREFIX) + 1 :])
+    return s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=key)
 
 
-async def serve_storage(
-    presigner: Presigner, store: Store, request: web.Request, raw_path: str, raw_query: str
-) -> web.StreamResponse:
-    """Answer one object-store request the way S3 answers a presigned GET."""
-    refused = _front_door(request) or presigner.check(request.method, raw_path, raw_query)
-    if refused is not None:
+def _simple_fault(fault: Redirect | S3Error) -> web.Response:
+    if isinstance(fault, Redirect):
+        return web.Response(status=fault.status, headers={"Location": fault.location})
+    return s3_error(fault.status, fault.code, fault.message)
+
+
+@attrs.define
+class ObjectStore:
+    """Answers object-store requests; ``faults`` holds the scripted ones still to come."""
+
+    presigner: Presigner
+    store: Store
+    pause: Pause
+    faults: StorageScripts = attrs.field(factory=StorageScripts)
+
+    def find(self, key: Key | None) -> StoredObject | None:
+        """The captured object under ``key``, if there is one."""
+        recording = None if key is None else self.store.recordings.get(key.recording_id)
+        if key is None or recording is None or recording.workspace_id != key.workspace_id:
+            return None
+        stored = recording.resources[key.kind]
+        return stored if stored.captured else None
+
+    def _checks(self, request: web.Request, raw_path: str, raw_query: str) -> web.Response | None:
+        return _front_door(request) or self.presigner.check_signature(
+            request.method, raw_path, raw_query
+        )
+
+    def _take_fault(
+        self, key: Key | None, raw_query: str, exchange: Exchange
+    ) -> web.Response | None:
+        """Use up the fault due for ``key`` (into ``exchange``), or answer an expired URL.
+
+        A URL that really has expired gets S3's answer and leaves the queued fault for a
+        request with a fresh URL; an ``Expired`` fault answers the same for a valid one.
+        """
+        if key is None:
+            return self.presigner.expired(raw_query)
+        if isinstance(self.faults.peek(key.recording_id, key.kind), Expired):
+            exchange.fault = self.faults.take(key.recording_id, key.kind)
+            return self.presigner.expire_early(raw_query)
+        refused = self.presigner.expired(raw_query)
+        if refused is None:
+            exchange.fault = self.faults.take(key.recording_id, key.kind)
         return refused
-    stored = _find(store, raw_path)
-    if stored is None:
-        key = unquote(raw_path[len(STORAGE_PREFIX) + 1 :])
-        return s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=key)
-    response = web.StreamResponse(headers={"Content-Type": stored.type, "ETag": stored.etag})
-    response.content_length = stored.size
-    await response.prepare(request)
-    try:
-        for chunk in stored.chunks(size=_CHUNK):
-            await response.write(chunk)
-        await response.write_eof()
-    except ConnectionResetError:
-        pass  # the client went away mid-body; nothing left to answer
-    return response
+
+    async def serve(
+        self, request: web.Request, raw_path: str, raw_query: str, exchange: Exchange
+    ) -> web.StreamResponse:
+        """Answer one object-store request the way S3 answers a presigned GET."""
+        refused = self._checks(request, raw_path, raw_query)
+        if refused is not None:
+            return refused
+        key = parse_key(raw_path)
+        refused = self._take_fault(key, raw_query, exchange)
+        if refused is not None:
+            return refused
+        fault = exchange.fault
+        if isinstance(fault, (Redirect, S3Error)):
+            return _simple_fault(fault)
+        stored = self.find(key)
+        if stored is None:
+            return _no_such_key(raw_path)
+        planned = plan(request, stored, fault)
+        if isinstance(planned, web.Response):
+            return planned
+        return await self._send(request, planned, fault, exchange)
+
+    async def _send(
+        self, request: web.Request, planned: Plan, fault: StorageFault | None, exchange: Exchange
+    ) -> web.StreamResponse:
+        """Send the plan, whole or broken; a connection that breaks is logged as status 0."""
+        try:
+            if fault is None or isinstance(fault, (IgnoreRange, ShiftContentRange)):
+                return await stream(request, planned)
+            reset = await play(request, planned, fault, self.pause)
+        except ConnectionError:
+            reset = True  # the client went away mid-answer
+        exchange.status = 0 if reset else planned.status
+        # Whatever was sent is on the wire and the connection is closed: aiohttp's attempt to
+        # send this placeholder fails quietly, as for any client that went away.
+        return web.Response(status=planned.status)

@@ -19,7 +19,7 @@ from userplane_async.testing import FakeResource, FakeUserplane
 pytestmark = pytest.mark.anyio
 
 WS = "ws_dl"
-VIDEO = bytes(range(256)) * 4096  # 1 MiB: more than one write batch
+VIDEO = bytes(range(256)) * 4096 * 3  # 3 MiB: several write batches
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from ._client import AsyncUserplane
 from ._clock import Clock
-from ._download import ResourceStream
 from ._errors import (
     AuthenticationError,
     ClientClosedError,
@@ -67,6 +66,7 @@ from ._pagination import AsyncPaginator
 from ._ratelimit import RateLimit
 from ._results import DownloadResult
 from ._retry import RetryPolicy
+from ._stream import ResourceStream
 from ._version import __version__
 
 __all__ = [

@@ -11,8 +11,8 @@ import attrs
 
 from ._clock import SYSTEM_CLOCK, Clock
 from ._convert import structure
-from ._download import Downloader
 from ._errors import ConfigurationError
+from ._fetch import StorageSession
 from ._http import ApiTransport, Timeout
 from ._models import Me
 from ._ratelimit import RateLimit, RateLimiter
@@ -84,7 +84,7 @@ class AsyncUserplane:
         self.rate_limit = rate_limit
         self.retry = retry
         timeout = Timeout.of(timeout)
-        self._downloader = Downloader(
+        self._storage = StorageSession(
             concurrency=self.concurrency, timeout=timeout, retry=retry, clock=clock
         )
         self._http = ApiTransport(
@@ -99,7 +99,7 @@ class AsyncUserplane:
         self.workspaces = Workspaces(self._http)
         self.projects = Projects(self._http)
         self.links = Links(self._http)
-        self.recordings = Recordings(self._http, self._downloader)
+        self.recordings = Recordings(self._http, self._storage)
 
     @property
     def base_url(self) -> str:
@@ -121,7 +121,7 @@ class AsyncUserplane:
 
     async def aclose(self) -> None:
         """Close the connections this client opened; safe to call more than once."""
-        await self._downloader.aclose()
+        await self._storage.aclose()
         await self._http.aclose()
 
     async def __aenter__(self) -> AsyncUserplane:

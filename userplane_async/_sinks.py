@@ -1,15 +1,21 @@
 """Where downloaded bytes go: a temp file beside the destination that appears whole or not at all.
 
-Every file operation runs in aiofiles' thread pool, and each one is one hop: a batch of about
-1 MiB is hashed and written in the same hop, and a download's tail, ``fsync``, ``close`` and
-``os.replace`` share one. The hops are shielded from cancellation, so a cancelled download
-never closes or unlinks a file while a thread is still writing to it.
+File work runs in aiofiles' thread pool, about 1 MiB at a time, and overlaps with the network:
+while the event loop reads the next batch, one thread hashes the previous one and another
+writes it (and asks the kernel to start writing it back, so the final fsync finds little left
+to do). At most one batch is in flight and one is being filled, so memory stays flat. The
+in-flight work is always awaited, shielded from cancellation, before the file is closed,
+renamed or removed: no thread ever writes to a file that is gone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import glob
 import hashlib
 import os
+import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +27,9 @@ from aiofiles.os import wrap
 
 from ._errors import DestinationError
 
+if sys.platform != "win32":
+    import fcntl
+
 if TYPE_CHECKING:
     from hashlib import _Hash
 
@@ -28,14 +37,43 @@ BATCH = 1024 * 1024  # one thread hop per MiB: far fewer hops than chunks, memor
 
 
 def _open_temp(final: Path) -> tuple[Path, BinaryIO]:
+    _remove_stale_temps(final)
     # mkstemp opens with O_EXCL: it never follows or reuses an existing name (symlink attacks).
     fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+    if sys.platform != "win32":  # held until closed: a live download's, not a dead one's
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     return Path(name), os.fdopen(fd, "wb", buffering=0)
 
 
-def _write(file: BinaryIO, hasher: _Hash, data: bytes) -> None:
+def _remove_stale_temps(final: Path) -> None:
+    """Delete temp files of ``final`` whose download died (killed process): nobody locks them."""
+    if sys.platform == "win32":  # no flock: leftovers stay
+        return
+    for temp in final.parent.glob(f".{glob.escape(final.name)}.*.part"):
+        try:
+            fd = os.open(temp, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            temp.unlink(missing_ok=True)
+        except OSError:
+            pass  # locked: a download in progress owns it
+        finally:
+            os.close(fd)
+
+
+def _write(file: BinaryIO, data: bytes, offset: int) -> None:
+    view = memoryview(data)
+    while view:  # a nearly full disk may take part of a write without an error
+        view = view[file.write(view) or 0 :]
+    if hasattr(os, "posix_fadvise"):
+        # Linux starts writing dirty pages back on DONTNEED: the final fsync finds little left.
+        os.posix_fadvise(file.fileno(), offset, len(data), os.POSIX_FADV_DONTNEED)
+
+
+def _update(hasher: _Hash, data: bytes) -> None:
     hasher.update(data)
-    file.write(data)
 
 
 def _truncate(file: BinaryIO) -> None:
@@ -43,8 +81,7 @@ def _truncate(file: BinaryIO) -> None:
     file.truncate()
 
 
-def _finish(file: BinaryIO, hasher: _Hash, data: bytes, temp: Path, final: Path) -> None:
-    _write(file, hasher, data)
+def _finish(file: BinaryIO, temp: Path, final: Path) -> None:
     os.fsync(file.fileno())
     file.close()  # a full disk may only say so here
     os.replace(temp, final)
@@ -67,6 +104,7 @@ def _hash_file(path: Path) -> str:
 
 _open_temp_async = wrap(_open_temp)
 _write_async = wrap(_write)
+_update_async = wrap(_update)
 _truncate_async = wrap(_truncate)
 _finish_async = wrap(_finish)
 _discard_async = wrap(_discard)
@@ -81,53 +119,62 @@ def _destination_error(exc: OSError, action: str) -> DestinationError:
 class FileSink:
     """Bytes in, a verified file out: ``send`` chunks, then ``commit`` or ``aclose`` to discard.
 
-    ``received`` counts every byte sent since the last ``restart`` (the resume offset);
-    ``sha256`` and ``size`` describe the file once committed.
+    ``received`` counts every byte sent since the last ``restart`` (the resume offset),
+    ``landed`` the bytes already written to the file; ``sha256`` is set by ``commit``.
     """
 
-    def __init__(self, temp: Path, file: BinaryIO) -> None:
+    def __init__(
+        self, temp: Path, file: BinaryIO, on_landed: Callable[[int], object] | None = None
+    ) -> None:
         self._temp = temp
         self._file = file
+        self._on_landed = on_landed
         self._hasher = hashlib.sha256()
         self._pending: list[bytes] = []
         self._pending_size = 0
+        self._in_flight: asyncio.Future[tuple[None, None]] | None = None
         self._closed = False
         self.received = 0
+        self.landed = 0
         self.sha256 = ""
 
     @classmethod
-    async def create(cls, final: Path) -> FileSink:
-        """Open a temp file in ``final``'s directory; fails here, before any download."""
+    async def create(
+        cls, final: Path, on_landed: Callable[[int], object] | None = None
+    ) -> FileSink:
+        """Open a temp file in ``final``'s directory; fails here, before any download.
+
+        ``on_landed(bytes_in_file)`` is called each time a batch has been written.
+        """
         try:
             with anyio.CancelScope(shield=True):
                 temp, file = await _open_temp_async(final)
         except OSError as exc:
             raise _destination_error(exc, f"create a file in {final.parent}") from None
-        return cls(temp, file)
+        return cls(temp, file, on_landed)
 
-    async def send(self, chunk: bytes) -> bool:
-        """Take a chunk; returns True when a batch went to disk (a moment to report progress)."""
+    async def send(self, chunk: bytes) -> None:
+        """Take a chunk; a full batch goes to the disk while the next one fills."""
         self._pending.append(chunk)
         self._pending_size += len(chunk)
         self.received += len(chunk)
-        if self._pending_size < BATCH:
-            return False
-        await self._run(_write_async, self._file, self._hasher, self._take(), action="write")
-        return True
+        if self._pending_size >= BATCH:
+            await self._hand_over()
 
     async def restart(self) -> None:
         """Forget everything received so far: the next byte is byte 0 again."""
-        self._take()
-        await self._run(_truncate_async, self._file, action="truncate")
+        await self._settle()
+        self._pending.clear()
+        self._pending_size = 0
+        await self._run(_truncate_async(self._file), "truncate")
         self._hasher = hashlib.sha256()
-        self.received = 0
+        self.received = self.landed = 0
 
     async def commit(self, final: Path) -> None:
         """Write the rest, fsync, close and rename to ``final``; sets ``sha256``."""
-        data = self._take()
-        await self._run(
-            _finish_async, self._file, self._hasher, data, self._temp, final, action="save"
-        )
+        await self._hand_over()
+        await self._settle()
+        await self._run(_finish_async(self._file, self._temp, final), "save")
         self._closed = True
         self.sha256 = self._hasher.hexdigest()
 
@@ -137,18 +184,39 @@ class FileSink:
             return
         self._closed = True
         with anyio.CancelScope(shield=True):
+            with contextlib.suppress(DestinationError):  # the file goes anyway
+                await self._settle()
             await _discard_async(self._file, self._temp)
 
-    def _take(self) -> bytes:
+    async def _hand_over(self) -> None:
+        """Start hashing and writing the pending batch once the previous one is done."""
+        await self._settle()
         data = b"".join(self._pending)
         self._pending.clear()
         self._pending_size = 0
-        return data
+        if data:
+            self._in_flight = asyncio.gather(
+                _update_async(self._hasher, data), _write_async(self._file, data, self.landed)
+            )
+            self._in_flight.add_done_callback(lambda done: self._landed(done, len(data)))
 
-    async def _run(self, func: Callable[..., Awaitable[None]], *args: object, action: str) -> None:
+    def _landed(self, done: asyncio.Future[tuple[None, None]], size: int) -> None:
+        # Runs before the task awaiting ``done`` resumes: ``landed`` is current after _settle.
+        if not done.cancelled() and done.exception() is None:
+            self.landed += size
+            if self._on_landed is not None:
+                self._on_landed(self.landed)
+
+    async def _settle(self) -> None:
+        """Wait for the batch in flight, if any."""
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await self._run(in_flight, "write")
+
+    async def _run(self, work: Awaitable[object], action: str) -> None:
         try:
             with anyio.CancelScope(shield=True):
-                await func(*args)
+                await work
         except OSError as exc:
             raise _destination_error(exc, f"{action} {self._temp.name}") from None
 

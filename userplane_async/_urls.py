@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from urllib.parse import quote
 
 from yarl import URL
@@ -31,14 +32,20 @@ _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}
 
 
 def _valid_host(host: str | None) -> bool:
-    """A DNS name (IDNA-encoded, as yarl gives it) or an IP address."""
+    """A DNS name (IDNA-encoded, as yarl gives it) or an IP address in its canonical form."""
     if not host:
         return False
     try:
         ipaddress.ip_address(host)
     except ValueError:
+        pass
+    else:
+        return True
+    try:  # 2852039166, 0xa9.0xfe.0xa9.0xfe, 10.1: resolvers read these as IP addresses too
+        socket.inet_aton(host)
+    except OSError:
         return _HOSTNAME.fullmatch(host) is not None
-    return True
+    return False
 
 
 def redact_url(url: object) -> str:

@@ -9,12 +9,14 @@ from typing import Any
 import attrs
 
 from .._convert import structure
-from .._download import Downloader, Progress, ResourceStream, open_stream
+from .._download import Progress, download
 from .._errors import ConfigurationError
+from .._fetch import StorageSession
 from .._http import ApiTransport
 from .._models import DeletedRecording, Recording, RecordingResource, ResourceKind
 from .._pagination import AsyncPaginator
 from .._results import DownloadResult
+from .._stream import ResourceStream, open_stream
 from ._base import Namespace, QueryValue, workspace_path
 
 
@@ -41,9 +43,9 @@ def _recording(workspace_id: str, recording_id: str, *rest: str) -> list[str]:
 class Recordings(Namespace):
     """Recordings of a workspace and their resources."""
 
-    def __init__(self, http: ApiTransport, downloader: Downloader) -> None:
+    def __init__(self, http: ApiTransport, storage: StorageSession) -> None:
         super().__init__(http)
-        self._downloader = downloader
+        self._storage = storage
 
     def list(
         self,
@@ -123,8 +125,10 @@ class Recordings(Namespace):
         ``progress(bytes_written, total_or_None)`` is called as batches reach the disk.
         """
         kind = resource_kind(kind)
-        return await self._downloader.download(
+        return await download(
+            self._storage,
             lambda: self.resource(workspace_id, recording_id, kind),
+            recording_id,
             kind,
             dest,
             overwrite=overwrite,
@@ -137,8 +141,9 @@ class Recordings(Namespace):
         """``async with ...stream(...) as body: async for chunk in body`` (closed on exit)."""
         kind = resource_kind(kind)
         return open_stream(
-            self._downloader,
+            self._storage,
             lambda: self.resource(workspace_id, recording_id, kind),
+            recording_id,
             kind,
             _offset(offset),
         )

@@ -19,7 +19,7 @@ class RequestRecord:
     route name (``"storage.get"`` for the object store) or ``"unknown"``; ``status`` is the
     status line sent, or ``0`` if none was sent or the connection was reset (by a scripted
     fault or by the client leaving) before the answer was complete; ``fault`` is the scripted
-    storage fault the request got, if any.
+    storage fault the request got, if any; ``finished`` is the fake's clock when it was done.
     """
 
     time: float
@@ -30,6 +30,7 @@ class RequestRecord:
     route: str
     status: int
     fault: StorageFault | None = None
+    finished: float | None = None
 
 
 @attrs.define

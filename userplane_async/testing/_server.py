@@ -220,6 +220,7 @@ class FakeUserplane(Seeding):
                     route,
                     status,
                     exchange.fault,
+                    self._clock.monotonic(),
                 )
             )
 

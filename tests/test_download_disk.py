@@ -1,0 +1,317 @@
+"""The local side of a download: full disks, unwritable destinations, symlinks, a killed process.
+
+Fault matrix #29 (symlinks), #30 (disk full), #31 (read-only destination) and #40 (SIGKILL).
+A file appears whole and verified or not at all, and nothing is written outside DEST.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import sys
+from io import FileIO
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from userplane_async import AsyncUserplane, DestinationError, DownloadResult
+from userplane_async.testing import FakeResource, FakeUserplane, Trickle
+
+pytestmark = pytest.mark.anyio
+
+WS = "ws_disk"
+REC_BIG = "rec_big"
+REC_SMALL = "rec_small"
+MIB = 1024 * 1024
+BIG = hashlib.shake_256(b"fills the disk").digest(1_600_000)  # two write batches
+SMALL = hashlib.shake_256(b"fits in one batch").digest(300_000)
+
+
+@pytest.fixture
+def fake(fake_userplane: FakeUserplane) -> FakeUserplane:
+    fake_userplane.add_workspace(WS)
+    fake_userplane.add_recording(WS, REC_BIG, resources={"video": FakeResource(BIG)})
+    fake_userplane.add_recording(WS, REC_SMALL, resources={"video": FakeResource(SMALL)})
+    return fake_userplane
+
+
+def temp_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".part")]
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def child_command(fake: FakeUserplane, script: str, *args: object) -> list[str]:
+    """``python -c script`` with the fake's URL and key, then ``args``."""
+    return [sys.executable, "-c", script, fake.base_url, fake.api_key, *map(str, args)]
+
+
+# --- #30: a full disk ------------------------------------------------------------------------
+
+FILE_SIZE_LIMIT_CHILD = """
+import json, resource, signal, sys
+import anyio
+from userplane_async import AsyncUserplane, DownloadError, RetryPolicy
+
+async def main() -> None:
+    base_url, api_key, ws, rec, dest, limit = sys.argv[1:7]
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG
+    async with AsyncUserplane(api_key, base_url=base_url, retry=RetryPolicy.no_wait()) as client:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), int(limit)))
+        try:
+            result = await client.recordings.download(ws, rec, "video", dest)
+        except DownloadError as exc:
+            report = {"error": type(exc).__name__, "errno": getattr(exc, "errno", None)}
+        else:
+            report = {"size": result.size}
+    print(json.dumps(report), flush=True)
+
+anyio.run(main)
+"""
+
+
+@pytest.mark.parametrize(
+    ("rec", "limit"),
+    [
+        pytest.param(REC_BIG, 256 * 1024, id="full-within-the-first-batch"),
+        pytest.param(REC_BIG, MIB + 256 * 1024, id="full-within-the-last-write"),
+        pytest.param(REC_SMALL, 100_000, id="full-within-a-single-write"),
+    ],
+)
+async def test_full_disk_is_a_destination_error(
+    fake: FakeUserplane, tmp_path: Path, rec: str, limit: int
+) -> None:
+    """A file-size limit hit mid-download (EFBIG) is a DestinationError with no file left (#30)."""
+    dest = tmp_path / "dest"
+    command = child_command(fake, FILE_SIZE_LIMIT_CHILD, WS, rec, f"{dest}/", limit)
+    with anyio.fail_after(20):
+        done = await anyio.run_process(command)
+    report = json.loads(done.stdout.decode().splitlines()[-1])
+    on_disk = {p.name: p.stat().st_size for p in dest.iterdir()}
+    assert (report, on_disk) == ({"error": "DestinationError", "errno": errno.EFBIG}, {})
+
+
+class FillingDisk:
+    """A temp file on a disk that fills up: ``fail`` names the operation that says so."""
+
+    def __init__(self, file: FileIO, fail: str) -> None:
+        self._file = file
+        self._fail = fail
+
+    def write(self, data: bytes) -> int:
+        if self._fail == "write":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if self._fail == "short-write" and len(data) > 1:
+            return self._file.write(data[: len(data) // 2])  # as write(2) does near the end
+        return self._file.write(data)
+
+    def close(self) -> None:
+        was_open = not self._file.closed
+        self._file.close()  # like a real file, closed even when close(2) reports an error
+        if self._fail == "close" and was_open:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+
+@pytest.mark.parametrize("fail", ["write", "short-write", "fsync", "close"])
+@pytest.mark.parametrize("rec", [REC_BIG, REC_SMALL])
+async def test_disk_full_at_each_file_operation(
+    client: AsyncUserplane,
+    fake: FakeUserplane,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fail: str,
+    rec: str,
+) -> None:
+    """ENOSPC from write, fsync or close, or a short write, never leaves a short file (#30)."""
+    real_fdopen = os.fdopen
+
+    def fdopen(fd: int, *args: Any, **kwargs: Any) -> FillingDisk:
+        file = real_fdopen(fd, *args, **kwargs)
+        assert isinstance(file, FileIO)  # the sink writes unbuffered
+        return FillingDisk(file, fail)
+
+    monkeypatch.setattr(os, "fdopen", fdopen)
+    if fail == "fsync":
+
+        def no_space(fd: int) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(os, "fsync", no_space)
+    result: DownloadResult | DestinationError
+    try:
+        with anyio.fail_after(10):
+            result = await client.recordings.download(WS, rec, "video", tmp_path)
+    except DestinationError as exc:
+        result = exc
+    monkeypatch.undo()
+    assert temp_files(tmp_path) == []
+    if isinstance(result, DestinationError):
+        assert result.errno == errno.ENOSPC
+        assert names(tmp_path) == []
+    else:  # only a write that merely fell short may still end in a whole file
+        assert fail == "short-write"
+        assert result.path.read_bytes() == (BIG if rec == REC_BIG else SMALL)
+
+
+# --- #31: destinations that cannot be written ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dest",
+    [
+        pytest.param("{blocker}/", id="dir-is-a-file"),
+        pytest.param("{blocker}/sub/", id="parent-is-a-file"),
+        pytest.param("{blocker}/video.webm", id="file-under-a-file"),
+        pytest.param("/proc/self/", id="proc-dir-root-cannot-write"),
+        pytest.param("/proc/self/new/", id="proc-subdir-root-cannot-create"),
+    ],
+)
+async def test_unwritable_destination_fails_before_any_transfer(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path, dest: str
+) -> None:
+    """A destination that cannot hold a file is a DestinationError before any storage request (#31)."""
+    blocker = tmp_path / "file.txt"
+    blocker.write_bytes(b"a regular file")
+    with anyio.fail_after(5), pytest.raises(DestinationError) as caught:
+        await client.recordings.download(WS, REC_SMALL, "video", dest.format(blocker=blocker))
+    assert caught.value.errno is not None
+    assert fake.storage_requests() == []
+    assert blocker.read_bytes() == b"a regular file"
+    assert names(tmp_path) == ["file.txt"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a chmod 500 directory anyway")
+async def test_read_only_directory_fails_before_any_transfer(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """A chmod 500 destination directory is a DestinationError before any storage request (#31)."""
+    dest = tmp_path / "ro"
+    dest.mkdir()
+    dest.chmod(0o500)
+    try:
+        with anyio.fail_after(5), pytest.raises(DestinationError):
+            await client.recordings.download(WS, REC_SMALL, "video", dest)
+        assert fake.storage_requests() == []
+        assert names(dest) == []
+    finally:
+        dest.chmod(0o700)
+
+
+# --- #29: symlinks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        pytest.param(b"someone else's file", id="to-a-file"),
+        pytest.param(b"x" * len(SMALL), id="to-a-file-of-the-same-size"),
+        pytest.param(None, id="dangling"),
+    ],
+)
+async def test_symlink_at_the_final_path_is_replaced(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path, target: bytes | None
+) -> None:
+    """A symlink at the final path is replaced by the file itself; its target is untouched (#29)."""
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    outside = canary / "target.bin"
+    if target is not None:
+        outside.write_bytes(target)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "video.webm").symlink_to(outside)
+    with anyio.fail_after(5):
+        result = await client.recordings.download(WS, REC_SMALL, "video", dest)
+    assert result.path == dest / "video.webm"
+    assert not result.path.is_symlink()
+    assert result.path.read_bytes() == SMALL
+    assert result.sha256 == hashlib.sha256(SMALL).hexdigest()
+    if target is None:
+        assert names(canary) == []
+    else:
+        assert names(canary) == ["target.bin"]
+        assert outside.read_bytes() == target
+    assert temp_files(tmp_path) == []
+
+
+# --- #40: a process killed mid-download ------------------------------------------------------
+
+DOWNLOAD_CHILD = """
+import sys
+from io import FileIO
+import anyio
+from userplane_async import AsyncUserplane, RetryPolicy
+
+async def main() -> None:
+    base_url, api_key, ws, rec, dest = sys.argv[1:6]
+
+    def progress(done: int, total: int | None) -> None:
+        print(f"progress {done}", flush=True)
+
+    async with AsyncUserplane(api_key, base_url=base_url, retry=RetryPolicy.no_wait()) as client:
+        result = await client.recordings.download(ws, rec, "video", dest, progress=progress)
+    print(f"done {result.size} {result.sha256}", flush=True)
+
+anyio.run(main)
+"""
+
+
+async def test_killed_mid_download_leaves_no_final_file(
+    fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """SIGKILL mid-body leaves no final file, and a fresh process then completes it (#40)."""
+    dest = tmp_path / "dest"
+    # Two 512 KiB pieces a quarter second apart: the kill comes after the first MiB reached disk.
+    fake.script_storage(Trickle(bytes_per_second=2 * MIB, chunk=MIB // 2), recording_id=REC_BIG)
+    command = child_command(fake, DOWNLOAD_CHILD, WS, REC_BIG, f"{dest}/")
+    async with await anyio.open_process(command) as process:
+        assert process.stdout is not None
+        lines = BufferedByteReceiveStream(process.stdout)
+        with anyio.fail_after(20):
+            line = await lines.receive_until(b"\n", 1000)
+        assert line.startswith(b"progress ")
+        assert int(line.split()[1]) >= MIB
+        process.kill()
+        with anyio.fail_after(5):
+            await process.wait()
+    assert not (dest / "video.webm").exists()
+    [left] = temp_files(dest)  # what the killed run left: at most a prefix of the object
+    assert BIG.startswith(left.read_bytes())
+    with anyio.fail_after(20):
+        done = await anyio.run_process(command)
+    last = done.stdout.decode().splitlines()[-1].split()
+    assert last == ["done", str(len(BIG)), hashlib.sha256(BIG).hexdigest()]
+    assert (dest / "video.webm").read_bytes() == BIG
+
+
+async def test_next_run_cleans_up_stale_temp_files(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """A temp file left by a killed run is gone after the next download of that file (#40)."""
+    stale = tmp_path / ".video.webm.k1ll3d.part"
+    stale.write_bytes(SMALL[:1000])
+    with anyio.fail_after(5):
+        result = await client.recordings.download(WS, REC_SMALL, "video", tmp_path)
+    assert result.path.read_bytes() == SMALL
+    assert temp_files(tmp_path) == []
+
+
+async def test_destination_error_names_the_recording(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+) -> None:
+    """A DestinationError says which recording and kind it was saving, like every DownloadError."""
+    blocker = tmp_path / "file.txt"
+    blocker.write_bytes(b"a regular file")
+    with anyio.fail_after(5), pytest.raises(DestinationError) as caught:
+        await client.recordings.download(WS, REC_SMALL, "video", f"{blocker}/")
+    assert (caught.value.recording_id, caught.value.kind) == (REC_SMALL, "video")

@@ -1,0 +1,221 @@
+"""Storage requests: one at a time, and the resolve-and-retry loop around them.
+
+The SDK's second HTTP boundary (``_http`` is the first). Storage requests go through a session
+of their own with no default headers, no cookies, no environment proxies or netrc, no redirects
+and no decompression, and the presigned URL is sent byte for byte. A URL serves one request
+and is never stored, logged or put in an error (design rules 1-5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import aiohttp
+import anyio
+from yarl import URL
+
+from ._clock import Clock
+from ._errors import (
+    ClientClosedError,
+    IntegrityError,
+    ResourceUnavailableError,
+    StorageError,
+    TLSError,
+    TransportError,
+    URLExpiredError,
+    URLPolicyError,
+)
+from ._http import FOREIGN_ERRORS, Timeout, translate
+from ._models import RecordingResource, ResourceKind
+from ._retry import RetryPolicy
+from ._urls import storage_url_problem
+
+T = TypeVar("T")
+Resolve = Callable[[], Awaitable[RecordingResource]]
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,200})</\1>")
+_MAX_ERROR_BODY = 16 * 1024
+_MAX_EXPIRED = 3  # fresh URLs that may come back expired before we give up
+
+
+class Restart(Exception):
+    """The object store cannot continue where we stopped: start again from byte 0."""
+
+
+class Unsatisfiable(Restart):
+    """416: the range asked for lies past the end of the object."""
+
+
+class Expired(Exception):
+    """The object store says the URL has expired: resolve a fresh one."""
+
+
+class Broken(Exception):
+    """The body ended before the announced size: resume from where it stopped."""
+
+
+def _storage_error(status: int, body: bytes) -> Exception:
+    fields = dict(_XML_FIELD.findall(body.decode("utf-8", "replace")))
+    code, message = fields.get("Code"), fields.get("Message", "")
+    if status == 403 and code == "AccessDenied" and "expired" in message.lower():
+        return Expired()
+    if status == 412:
+        return Restart("the object changed since the download started")
+    if status == 416:
+        return Unsatisfiable("the object store could not serve the range asked for")
+    if 300 <= status < 400:
+        message = "redirects from the object store are not followed"
+    text = f"the object store answered {status}{f' {code}' if code else ''}"
+    return StorageError(f"{text}: {message}" if message else text, status=status, code=code)
+
+
+def _retryable(error: Exception) -> bool:
+    if isinstance(error, StorageError):
+        return error.status >= 500
+    return not isinstance(error, TLSError)  # a break, a restart or a network failure
+
+
+class StorageSession:
+    """The storage side of one client: a credential-free session and its concurrency slots."""
+
+    def __init__(
+        self, *, concurrency: int, timeout: Timeout, retry: RetryPolicy, clock: Clock
+    ) -> None:
+        # A semaphore, not a CapacityLimiter: one task may hold two slots (a download inside
+        # a stream), and the connection pool below is sized to match.
+        self.slots = anyio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        # No total: a healthy body may take as long as it takes; a stall trips sock_read.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=timeout.connect, sock_read=timeout.read
+        )
+        self.retry = retry
+        self.clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self.closed = False
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        if self.closed:
+            raise ClientClosedError("this AsyncUserplane client is closed")
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._concurrency),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=False,
+                auto_decompress=False,
+            )
+        return self._session
+
+    async def get(self, url: str, offset: int, etag: str | None) -> aiohttp.ClientResponse:
+        """Send one storage GET; the caller owns (and must close) the response."""
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if etag:
+                headers["If-Match"] = etag
+        try:
+            return await self._client_session().get(
+                URL(url, encoded=True),
+                headers=headers,
+                allow_redirects=False,
+                raise_for_status=False,
+                timeout=self._timeout,
+            )
+        except FOREIGN_ERRORS as exc:
+            error = translate(exc)
+        raise error
+
+    async def aclose(self) -> None:
+        self.closed = True
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+
+class Fetch:
+    """Fetching one resource: fresh URLs, storage answers checked, retries bounded."""
+
+    def __init__(
+        self, storage: StorageSession, resolve: Resolve, recording_id: str, kind: ResourceKind
+    ) -> None:
+        self.storage = storage
+        self._resolve = resolve
+        self.kind = kind
+        self.where = f"{recording_id}/{kind.value}"
+        self.resource = RecordingResource(recording_id=recording_id)
+        self.etag: str | None = None
+        self.attempts = 0
+        self.resolutions = 0
+
+    async def resolve(self) -> RecordingResource:
+        """A fresh presigned URL from the API, just before it is used."""
+        self.resource = await self._resolve()
+        self.resolutions += 1
+        if not self.resource.available:
+            message = self.resource.message or f"{self.where} is not available"
+            raise ResourceUnavailableError(message, capture_enabled=self.resource.capture_enabled)
+        return self.resource
+
+    async def retrying(
+        self, step: Callable[[], Awaitable[T]], on_restart: Callable[[Restart], Awaitable[None]]
+    ) -> T:
+        """Run ``step`` until it succeeds, resolving a fresh URL before every retry (rule 1).
+
+        Breaks resume after a jittered backoff, bounded by the retry policy's attempts; an
+        expired URL is re-resolved at once, a bounded number of times; anything else raises.
+        """
+        policy, failures, expired = self.storage.retry, 0, 0
+        while True:
+            try:
+                return await step()
+            except (Expired, Restart, Broken, TransportError, StorageError) as exc:
+                error = exc
+            if isinstance(error, Expired):
+                expired += 1
+                if expired > _MAX_EXPIRED:
+                    raise URLExpiredError("the object store kept refusing fresh URLs as expired")
+            else:
+                failures += 1
+                if not _retryable(error) or failures >= policy.attempts:
+                    raise _final(error, failures)
+                if isinstance(error, Restart):
+                    await on_restart(error)
+                await self.storage.clock.sleep(policy.backoff(failures) * policy.wait_scale)
+            await self.resolve()
+
+    async def answer(self, offset: int) -> tuple[aiohttp.ClientResponse, int | None]:
+        """One storage request from ``offset``: a 200 or an exact 206, and the object's size."""
+        problem = storage_url_problem(self.resource.url)
+        if problem is not None:
+            raise URLPolicyError(f"refused the presigned URL: {problem}")
+        self.attempts += 1
+        response = await self.storage.get(self.resource.url or "", offset, self.etag)
+        try:
+            return response, await self._size_of(response, offset)
+        except BaseException:
+            response.close()
+            raise
+
+    async def _size_of(self, response: aiohttp.ClientResponse, offset: int) -> int | None:
+        if response.status == 200:
+            self.etag = response.headers.get("ETag")
+            return response.content_length
+        if response.status == 206:
+            match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+            if match is None or int(match[1]) != offset or int(match[2]) != int(match[3]) - 1:
+                raise Restart("the object store answered a different range than asked")
+            return int(match[3])
+        try:
+            body = await response.content.read(_MAX_ERROR_BODY)
+        except FOREIGN_ERRORS:
+            body = b""
+        raise _storage_error(response.status, body)
+
+
+def _final(error: Exception, failures: int) -> Exception:
+    if isinstance(error, (Restart, Broken)):
+        return IntegrityError(f"{error.args[0]}; gave up after {failures} attempts")
+    return error

@@ -141,6 +141,17 @@ async def test_disk_full_at_each_file_operation(
         return FillingDisk(file, fail)
 
     monkeypatch.setattr(os, "fdopen", fdopen)
+    real_writev = os.writev
+
+    def writev(fd: int, buffers: list[memoryview]) -> int:  # the sink writes batches with writev
+        if fail == "write":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        data = b"".join(bytes(buffer) for buffer in buffers)
+        if fail == "short-write" and len(data) > 1:
+            return os.write(fd, data[: len(data) // 2])  # as write(2) does near the end
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", writev)
     if fail == "fsync":
 
         def no_space(fd: int) -> None:

@@ -39,6 +39,8 @@ _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,200})</\1>")
 _MAX_ERROR_BODY = 16 * 1024
 _MAX_EXPIRED = 3  # fresh URLs that may come back expired before we give up
+# asyncio reads at most 256 KiB at a time; a buffer that large pauses the socket less often.
+_READ_BUFFER = 256 * 1024
 
 
 class Restart(Exception):
@@ -106,6 +108,7 @@ class StorageSession:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 auto_decompress=False,
+                read_bufsize=_READ_BUFFER,
             )
         return self._session
 

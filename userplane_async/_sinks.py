@@ -2,8 +2,8 @@
 
 File work runs in aiofiles' thread pool, about 1 MiB at a time, and overlaps with the network:
 while the event loop reads the next batch, one thread hashes the previous one and another
-writes it (and asks the kernel to start writing it back, so the final fsync finds little left
-to do). At most one batch is in flight and one is being filled, so memory stays flat. The
+writes it with one ``writev`` (and asks the kernel to start writing it back, so the final
+fsync finds little left to do). At most one batch is in flight and one is being filled, so memory stays flat. The
 in-flight work is always awaited, shielded from cancellation, before the file is closed,
 renamed or removed: no thread ever writes to a file that is gone.
 """
@@ -63,17 +63,23 @@ def _remove_stale_temps(final: Path) -> None:
             os.close(fd)
 
 
-def _write(file: BinaryIO, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:  # a nearly full disk may take part of a write without an error
-        view = view[file.write(view) or 0 :]
+def _write(file: BinaryIO, chunks: list[bytes], offset: int) -> None:
+    views = [memoryview(chunk) for chunk in chunks]
+    size = sum(len(view) for view in views)
+    while views:  # a nearly full disk may take part of a write without an error
+        written = os.writev(file.fileno(), views)
+        while views and written >= len(views[0]):
+            written -= len(views.pop(0))
+        if views:
+            views[0] = views[0][written:]
     if hasattr(os, "posix_fadvise"):
         # Linux starts writing dirty pages back on DONTNEED: the final fsync finds little left.
-        os.posix_fadvise(file.fileno(), offset, len(data), os.POSIX_FADV_DONTNEED)
+        os.posix_fadvise(file.fileno(), offset, size, os.POSIX_FADV_DONTNEED)
 
 
-def _update(hasher: _Hash, data: bytes) -> None:
-    hasher.update(data)
+def _update(hasher: _Hash, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        hasher.update(chunk)
 
 
 def _truncate(file: BinaryIO) -> None:
@@ -191,14 +197,13 @@ class FileSink:
     async def _hand_over(self) -> None:
         """Start hashing and writing the pending batch once the previous one is done."""
         await self._settle()
-        data = b"".join(self._pending)
-        self._pending.clear()
-        self._pending_size = 0
-        if data:
+        chunks, size = self._pending, self._pending_size
+        self._pending, self._pending_size = [], 0
+        if chunks:  # handed over as they came: joining them would copy every byte once more
             self._in_flight = asyncio.gather(
-                _update_async(self._hasher, data), _write_async(self._file, data, self.landed)
+                _update_async(self._hasher, chunks), _write_async(self._file, chunks, self.landed)
             )
-            self._in_flight.add_done_callback(lambda done: self._landed(done, len(data)))
+            self._in_flight.add_done_callback(lambda done: self._landed(done, size))
 
     def _landed(self, done: asyncio.Future[tuple[None, None]], size: int) -> None:
         # Runs before the task awaiting ``done`` resumes: ``landed`` is current after _settle.

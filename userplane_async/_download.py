@@ -154,7 +154,8 @@ class _Download(Fetch):
         self, response: aiohttp.ClientResponse, total: int | None, sink: FileSink
     ) -> None:
         expected = self._total = self._expected(response, total)
-        async for chunk in response.content.iter_any():
+        # iter_chunks hands over aiohttp's buffers one by one; iter_any would join them first.
+        async for chunk, _ in response.content.iter_chunks():
             await sink.send(chunk)
             if expected is not None and sink.received > expected:
                 raise IntegrityError(f"received more than the {expected} bytes announced")

@@ -60,10 +60,15 @@ class ResourceStream:
             raise TransportError(f"the body ended {self._left} bytes short")
 
     async def _read(self) -> bytes:
-        try:
-            return await self._response.content.readany()
-        except FOREIGN_ERRORS as exc:
-            error = translate(exc)
+        """The next buffered chunk, b"" at the end (readchunk does not join, unlike readany)."""
+        while True:
+            try:
+                chunk, end_of_http_chunk = await self._response.content.readchunk()
+            except FOREIGN_ERRORS as exc:
+                error = translate(exc)
+                break
+            if chunk or not end_of_http_chunk:  # (b"", True) only marks a chunk boundary
+                return chunk
         raise error
 
 

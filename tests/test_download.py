@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import os
+import threading
 from pathlib import Path
 
 import anyio
@@ -13,6 +16,7 @@ from userplane_async import (
     ConfigurationError,
     ResourceKind,
     ResourceUnavailableError,
+    URLPolicyError,
 )
 from userplane_async.testing import FakeResource, FakeUserplane
 
@@ -213,4 +217,56 @@ async def test_unavailable_stream_raises(client: AsyncUserplane, fake: FakeUserp
     with pytest.raises(ResourceUnavailableError):
         async with client.recordings.stream(WS, "rec_1", "console-log"):
             pytest.fail("must not be reached")
+    assert fake.storage_requests() == []
+
+
+async def test_plain_task_cancel_waits_for_the_write_thread(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A native task.cancel() mid-write lets the thread finish before the temp file goes."""
+    writing, finish = threading.Event(), threading.Event()
+    real_writev = os.writev
+
+    def slow_writev(fd: int, buffers: list[memoryview]) -> int:
+        writing.set()
+        finish.wait(5)
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", slow_writev)
+    task = asyncio.ensure_future(client.recordings.download(WS, "rec_1", "video", tmp_path))
+    await anyio.to_thread.run_sync(writing.wait, 5)
+    task.cancel()
+    for _ in range(20):  # let the cancellation reach the sink: it must keep waiting
+        await asyncio.sleep(0)
+    assert not task.done()
+    finish.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert _leftovers(tmp_path) == []
+    assert not (tmp_path / "video.mp4").exists()
+
+
+async def test_download_inside_a_stream_with_one_slot(fake: FakeUserplane, tmp_path: Path) -> None:
+    """A task streaming one resource may download another even at concurrency=1."""
+    async with AsyncUserplane(fake.api_key, base_url=fake.base_url, concurrency=1) as client:
+        with anyio.fail_after(5):
+            async with client.recordings.stream(WS, "rec_1", "thumbnail") as body:
+                result = await client.recordings.download(WS, "rec_1", "video", tmp_path)
+                assert b"".join([chunk async for chunk in body]) == b"\xff\xd8jpeg"
+    assert result.path.read_bytes() == VIDEO + b"tail"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:1/a b?x=1", "http://127.0.0.1:1/a\x00?x=1", "http://127.0.0.1:1/\r\nX: y"],
+)
+async def test_urls_with_unsendable_characters_are_refused(
+    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path, url: str
+) -> None:
+    """A URL that could not go on the wire byte for byte is refused before connecting."""
+    resource = {"url": url, "type": "video/webm", "size": 1, "captureEnabled": True}
+    body = {"message": "ok", "data": {"recordingId": "rec_1", "resource": resource}}
+    fake.script("recordings.resource", status=200, body=body)
+    with pytest.raises(URLPolicyError):
+        await client.recordings.download(WS, "rec_1", "video", tmp_path)
     assert fake.storage_requests() == []

@@ -63,12 +63,12 @@ async def _regular_file_size(path: Path) -> int | None:
 
 
 @contextmanager
-def naming(fetch: Fetch, recording_id: str) -> Iterator[None]:
+def naming(fetch: Fetch) -> Iterator[None]:
     """Give every download error the recording and kind it is about."""
     try:
         yield
     except DownloadError as exc:
-        exc.recording_id, exc.kind = recording_id, fetch.kind.value
+        exc.recording_id, exc.kind = fetch.recording_id, fetch.kind.value
         raise
 
 
@@ -83,17 +83,10 @@ async def download(
     progress: Progress | None,
 ) -> DownloadResult:
     job = _Download(storage, resolve, recording_id, kind, progress)
-    with naming(job, recording_id):
-        resource = await job.resolve()
-        path = await target_path(dest, kind, resource.type)
-        size = resource.size
-        if not overwrite and size is not None and await _regular_file_size(path) == size:
-            return job.result(path, size, await hash_file(path), skipped=True)
-        async with await FileSink.create(path, job.landed) as sink:
-            await job.retrying(lambda: job.attempt(sink), lambda _: sink.restart())
-            await sink.commit(path)
-        job.report(sink.received, sink.received)
-        return job.result(path, sink.received, sink.sha256)
+    # The slot first, then the URL: it is resolved right before its request, not before a wait.
+    async with storage.slot():
+        with naming(job):
+            return await job.save(dest, overwrite=overwrite)
 
 
 class _Download(Fetch):
@@ -110,6 +103,18 @@ class _Download(Fetch):
         super().__init__(storage, resolve, recording_id, kind)
         self._progress = progress
         self._total: int | None = None
+
+    async def save(self, dest: str | os.PathLike[str], *, overwrite: bool) -> DownloadResult:
+        resource = await self.resolve()
+        path = await target_path(dest, self.kind, resource.type)
+        size = resource.size
+        if not overwrite and size is not None and await _regular_file_size(path) == size:
+            return self.result(path, size, await hash_file(path), skipped=True)
+        async with await FileSink.create(path, self.landed) as sink:
+            await self.retrying(lambda: self.attempt(sink), lambda _: sink.restart())
+            await sink.commit(path)
+        self.report(sink.received, sink.received)
+        return self.result(path, sink.received, sink.sha256)
 
     def result(
         self, path: Path, size: int, sha256: str, *, skipped: bool = False
@@ -132,22 +137,23 @@ class _Download(Fetch):
         self.report(done, self._total)
 
     async def attempt(self, sink: FileSink) -> None:
-        async with self.storage.slots:
-            response, total = await self.answer(sink.received)
-            try:
-                if response.status == 200 and sink.received:
-                    await sink.restart()  # the whole object came back: start over, in place
-                    self.report(0, total)
-                await self._consume(response, total, sink)
-            except FOREIGN_ERRORS as exc:
-                response.close()  # never hand a half-read connection back to the pool
-                error: Exception = translate(exc)
-            except BaseException:
-                response.close()
-                raise
-            else:
-                response.release()
-                return
+        if sink.received and self.etag is None:
+            await sink.restart()  # without an ETag, If-Match cannot stop a splice of two versions
+        response, total = await self.answer(sink.received)
+        try:
+            if response.status == 200 and sink.received:
+                await sink.restart()  # the whole object came back: start over, in place
+                self.report(0, total)
+            await self._consume(response, total, sink)
+        except FOREIGN_ERRORS as exc:
+            response.close()  # never hand a half-read connection back to the pool
+            error: Exception = translate(exc)
+        except BaseException:
+            response.close()
+            raise
+        else:
+            response.release()
+            return
         raise error
 
     async def _consume(

@@ -8,8 +8,11 @@ and is never stored, logged or put in an error (design rules 1-5).
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import aiohttp
@@ -86,9 +89,8 @@ class StorageSession:
     def __init__(
         self, *, concurrency: int, timeout: Timeout, retry: RetryPolicy, clock: Clock
     ) -> None:
-        # A semaphore, not a CapacityLimiter: one task may hold two slots (a download inside
-        # a stream), and the connection pool below is sized to match.
-        self.slots = anyio.Semaphore(concurrency)
+        self._slots = anyio.Semaphore(concurrency)
+        self._holder: contextvars.ContextVar[object] = contextvars.ContextVar("slot_holder")
         self._concurrency = concurrency
         # No total: a healthy body may take as long as it takes; a stall trips sock_read.
         self._timeout = aiohttp.ClientTimeout(
@@ -99,12 +101,31 @@ class StorageSession:
         self._session: aiohttp.ClientSession | None = None
         self.closed = False
 
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """One of the client's ``concurrency`` storage slots, held for a whole fetch.
+
+        A task that already holds one (a download inside a ``stream()`` block) shares it:
+        waiting for a second slot while holding the first could wait forever.
+        """
+        task = asyncio.current_task()
+        if self._holder.get(None) is task:
+            yield
+            return
+        async with self._slots:
+            token = self._holder.set(task)
+            try:
+                yield
+            finally:
+                self._holder.reset(token)
+
     def _client_session(self) -> aiohttp.ClientSession:
         if self.closed:
             raise ClientClosedError("this AsyncUserplane client is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._concurrency),
+                # Room for one nested fetch per slot (a download inside a stream's block).
+                connector=aiohttp.TCPConnector(limit=2 * self._concurrency),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 auto_decompress=False,
@@ -146,6 +167,7 @@ class Fetch:
     ) -> None:
         self.storage = storage
         self._resolve = resolve
+        self.recording_id = recording_id
         self.kind = kind
         self.where = f"{recording_id}/{kind.value}"
         self.resource = RecordingResource(recording_id=recording_id)

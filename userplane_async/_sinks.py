@@ -4,8 +4,8 @@ File work runs in aiofiles' thread pool, about 1 MiB at a time, and overlaps wit
 while the event loop reads the next batch, one thread hashes the previous one and another
 writes it with one ``writev`` (and asks the kernel to start writing it back, so the final
 fsync finds little left to do). At most one batch is in flight and one is being filled, so memory stays flat. The
-in-flight work is always awaited, shielded from cancellation, before the file is closed,
-renamed or removed: no thread ever writes to a file that is gone.
+in-flight work is always awaited to its end, through any cancellation, before the file is
+closed, renamed or removed: no thread ever writes to a file that is gone.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 import anyio
 from aiofiles.os import wrap
@@ -32,6 +32,8 @@ if sys.platform != "win32":
 
 if TYPE_CHECKING:
     from hashlib import _Hash
+
+T = TypeVar("T")
 
 BATCH = 1024 * 1024  # one thread hop per MiB: far fewer hops than chunks, memory stays flat
 
@@ -117,6 +119,28 @@ _discard_async = wrap(_discard)
 hash_file = wrap(_hash_file)
 
 
+async def _wait_out(work: Awaitable[T]) -> T:
+    """Await ``work`` to its end, even through cancellation, then let the cancellation go on.
+
+    The anyio shield keeps cancel scopes out; the loop absorbs a plain ``task.cancel()``,
+    which no anyio shield stops: the thread behind ``work`` must not outlive its file.
+    """
+    future = asyncio.ensure_future(work)
+    interrupted: asyncio.CancelledError | None = None
+    with anyio.CancelScope(shield=True):
+        while True:
+            try:
+                result = await asyncio.shield(future)
+                break
+            except asyncio.CancelledError as exc:
+                if future.cancelled():
+                    raise
+                interrupted = exc
+    if interrupted is not None:
+        raise interrupted
+    return result
+
+
 def _destination_error(exc: OSError, action: str) -> DestinationError:
     reason = exc.strerror or type(exc).__name__
     return DestinationError(f"cannot {action}: {reason}", errno=exc.errno)
@@ -142,6 +166,7 @@ class FileSink:
         self._closed = False
         self.received = 0
         self.landed = 0
+        self._handed = 0  # bytes given to write threads: the next write's file offset
         self.sha256 = ""
 
     @classmethod
@@ -152,11 +177,16 @@ class FileSink:
 
         ``on_landed(bytes_in_file)`` is called each time a batch has been written.
         """
+        opening = asyncio.ensure_future(_open_temp_async(final))
         try:
-            with anyio.CancelScope(shield=True):
-                temp, file = await _open_temp_async(final)
+            temp, file = await _wait_out(opening)
         except OSError as exc:
             raise _destination_error(exc, f"create a file in {final.parent}") from None
+        except asyncio.CancelledError:  # opened all the same: nobody else would remove it
+            if not opening.cancelled() and opening.exception() is None:
+                temp, file = opening.result()
+                await _wait_out(_discard_async(file, temp))
+            raise
         return cls(temp, file, on_landed)
 
     async def send(self, chunk: bytes) -> None:
@@ -174,7 +204,7 @@ class FileSink:
         self._pending_size = 0
         await self._run(_truncate_async(self._file), "truncate")
         self._hasher = hashlib.sha256()
-        self.received = self.landed = 0
+        self.received = self.landed = self._handed = 0
 
     async def commit(self, final: Path) -> None:
         """Write the rest, fsync, close and rename to ``final``; sets ``sha256``."""
@@ -189,10 +219,9 @@ class FileSink:
         if self._closed:
             return
         self._closed = True
-        with anyio.CancelScope(shield=True):
-            with contextlib.suppress(DestinationError):  # the file goes anyway
-                await self._settle()
-            await _discard_async(self._file, self._temp)
+        with contextlib.suppress(DestinationError):  # the file goes anyway
+            await self._settle()
+        await _wait_out(_discard_async(self._file, self._temp))
 
     async def _hand_over(self) -> None:
         """Start hashing and writing the pending batch once the previous one is done."""
@@ -201,27 +230,27 @@ class FileSink:
         self._pending, self._pending_size = [], 0
         if chunks:  # handed over as they came: joining them would copy every byte once more
             self._in_flight = asyncio.gather(
-                _update_async(self._hasher, chunks), _write_async(self._file, chunks, self.landed)
+                _update_async(self._hasher, chunks), _write_async(self._file, chunks, self._handed)
             )
+            self._handed += size
             self._in_flight.add_done_callback(lambda done: self._landed(done, size))
 
     def _landed(self, done: asyncio.Future[tuple[None, None]], size: int) -> None:
-        # Runs before the task awaiting ``done`` resumes: ``landed`` is current after _settle.
+        # As soon as the batch is written, not when someone next awaits it: timely progress.
         if not done.cancelled() and done.exception() is None:
             self.landed += size
             if self._on_landed is not None:
                 self._on_landed(self.landed)
 
     async def _settle(self) -> None:
-        """Wait for the batch in flight, if any."""
+        """Wait for the batch in flight, if any (it stays in flight until really done)."""
         if self._in_flight is not None:
-            in_flight, self._in_flight = self._in_flight, None
-            await self._run(in_flight, "write")
+            await self._run(self._in_flight, "write")
+            self._in_flight = None
 
     async def _run(self, work: Awaitable[object], action: str) -> None:
         try:
-            with anyio.CancelScope(shield=True):
-                await work
+            await _wait_out(work)
         except OSError as exc:
             raise _destination_error(exc, f"{action} {self._temp.name}") from None
 

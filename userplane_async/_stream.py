@@ -83,8 +83,8 @@ async def open_stream(
         if isinstance(error, Unsatisfiable):
             raise StorageError(f"offset {offset} is past the end of the object", status=416)
 
-    async with storage.slots:
-        with naming(fetch, recording_id):  # not around the yield: the body's errors are not ours
+    async with storage.slot():
+        with naming(fetch):  # not around the yield: the body's errors are not ours
             await fetch.resolve()
             response, size = await fetch.retrying(lambda: fetch.answer(offset), on_restart)
         try:

@@ -28,6 +28,7 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
+_NOT_URL_TEXT = re.compile(r"[^\x21-\x7e]")
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 
 
@@ -100,6 +101,8 @@ def storage_url_problem(url: str | None) -> str | None:
     """
     if not isinstance(url, str):
         return "the URL is not a string"
+    if _NOT_URL_TEXT.search(url):  # what yarl would drop or aiohttp refuse: not byte for byte
+        return "the URL has spaces, control or non-ASCII characters"
     try:
         parsed = URL(url, encoded=True)
     except (ValueError, TypeError):

@@ -38,7 +38,19 @@ from ._errors import (
     UserplaneAPIError,
     UserplaneError,
 )
+from ._events import (
+    ArchiveEvent,
+    ArchiveFinished,
+    ArchiveStarted,
+    DownloadFinished,
+    DownloadProgress,
+    DownloadRetried,
+    DownloadStarted,
+    ItemFailed,
+    RecordingQueued,
+)
 from ._http import Timeout
+from ._manifest import verify_archive
 from ._models import (
     Creator,
     DeletedLink,
@@ -64,12 +76,16 @@ from ._models import (
 )
 from ._pagination import AsyncPaginator
 from ._ratelimit import RateLimit
-from ._results import DownloadResult
+from ._results import ArchiveReport, DownloadResult, ItemStatus, ManifestEntry, VerifyReport
 from ._retry import RetryPolicy
 from ._stream import ResourceStream
 from ._version import __version__
 
 __all__ = [
+    "ArchiveEvent",
+    "ArchiveFinished",
+    "ArchiveReport",
+    "ArchiveStarted",
     "AsyncPaginator",
     "AsyncUserplane",
     "AuthenticationError",
@@ -83,12 +99,19 @@ __all__ = [
     "DestinationError",
     "Domain",
     "DownloadError",
+    "DownloadFinished",
+    "DownloadProgress",
     "DownloadResult",
+    "DownloadRetried",
+    "DownloadStarted",
     "GoneError",
     "IntegrityError",
     "InvalidIDError",
     "InviteURL",
+    "ItemFailed",
+    "ItemStatus",
     "Link",
+    "ManifestEntry",
     "Me",
     "NotFoundError",
     "Page",
@@ -101,6 +124,7 @@ __all__ = [
     "Recording",
     "RecordingLink",
     "RecordingMeta",
+    "RecordingQueued",
     "RecordingResource",
     "RequestTimeoutError",
     "ResourceKind",
@@ -120,9 +144,11 @@ __all__ = [
     "UserStats",
     "UserplaneAPIError",
     "UserplaneError",
+    "VerifyReport",
     "Workspace",
     "WorkspaceMembership",
     "__version__",
+    "verify_archive",
 ]
 
 # Show users the public path (userplane_async.AsyncUserplane), not the private module.

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 import aiohttp
 import attrs
 
+from ._archive import archive
 from ._clock import SYSTEM_CLOCK, Clock
 from ._convert import structure
 from ._errors import ConfigurationError
+from ._events import ArchiveEvent
 from ._fetch import StorageSession
 from ._http import ApiTransport, Timeout
-from ._models import Me
+from ._models import Me, ResourceKind
 from ._ratelimit import RateLimit, RateLimiter
 from ._resources.links import Links
 from ._resources.projects import Projects
 from ._resources.recordings import Recordings
 from ._resources.workspaces import Workspaces
+from ._results import ArchiveReport
 from ._retry import RetryPolicy
 from ._urls import DEFAULT_BASE_URL, check_base_url
 
@@ -118,6 +122,38 @@ class AsyncUserplane:
         """The key's user and their aggregate stats."""
         data = await self._http.request("GET", ["public", "me"])
         return structure(data, Me, path="$.data")
+
+    async def archive(
+        self,
+        workspace_id: str,
+        dest: str | os.PathLike[str],
+        *,
+        kinds: Sequence[ResourceKind | str] | None = None,
+        recording_ids: Sequence[str] | None = None,
+        concurrency: int | None = None,
+        on_event: Callable[[ArchiveEvent], object] | None = None,
+        verify: bool = False,
+    ) -> ArchiveReport:
+        """Archive a workspace (or ``recording_ids``) into ``dest``; resumable and verified.
+
+        Layout: ``dest/<workspace>/<recording>/recording.json`` plus ``<kind>.<ext>`` per
+        resource, and ``dest/manifest.jsonl`` with one line per (recording, kind) outcome. A
+        re-run skips what the manifest and the files agree is complete (``verify`` re-hashes
+        them), retries the rest, and spends no API call on complete recordings. When the API
+        budget runs out, the remaining items are marked ``deferred`` and the run ends cleanly.
+        ``concurrency`` workers (default: the client's) archive recordings side by side;
+        ``on_event`` receives typed progress events.
+        """
+        return await archive(
+            self,
+            workspace_id,
+            dest,
+            kinds=kinds,
+            recording_ids=recording_ids,
+            concurrency=_positive_int(concurrency or self.concurrency, "concurrency"),
+            on_event=on_event,
+            verify=verify,
+        )
 
     async def aclose(self) -> None:
         """Close the connections this client opened; safe to call more than once."""

@@ -12,7 +12,7 @@ import aiohttp
 import anyio
 
 from ._errors import DestinationError, DownloadError, IntegrityError
-from ._fetch import Broken, Fetch, Resolve, StorageSession
+from ._fetch import Broken, Fetch, OnRetry, Resolve, StorageSession
 from ._http import FOREIGN_ERRORS, translate
 from ._models import ResourceKind
 from ._results import DownloadResult
@@ -81,8 +81,9 @@ async def download(
     *,
     overwrite: bool,
     progress: Progress | None,
+    on_retry: OnRetry | None,
 ) -> DownloadResult:
-    job = _Download(storage, resolve, recording_id, kind, progress)
+    job = _Download(storage, resolve, recording_id, kind, progress, on_retry)
     # The slot first, then the URL: it is resolved right before its request, not before a wait.
     async with storage.slot():
         with naming(job):
@@ -99,8 +100,9 @@ class _Download(Fetch):
         recording_id: str,
         kind: ResourceKind,
         progress: Progress | None,
+        on_retry: OnRetry | None,
     ) -> None:
-        super().__init__(storage, resolve, recording_id, kind)
+        super().__init__(storage, resolve, recording_id, kind, on_retry)
         self._progress = progress
         self._total: int | None = None
 

@@ -37,6 +37,7 @@ from ._urls import storage_url_problem
 
 T = TypeVar("T")
 Resolve = Callable[[], Awaitable[RecordingResource]]
+OnRetry = Callable[[int, str], object]  # (the attempt about to start, why), never a URL
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,200})</\1>")
@@ -163,9 +164,15 @@ class Fetch:
     """Fetching one resource: fresh URLs, storage answers checked, retries bounded."""
 
     def __init__(
-        self, storage: StorageSession, resolve: Resolve, recording_id: str, kind: ResourceKind
+        self,
+        storage: StorageSession,
+        resolve: Resolve,
+        recording_id: str,
+        kind: ResourceKind,
+        on_retry: OnRetry | None = None,
     ) -> None:
         self.storage = storage
+        self._on_retry = on_retry
         self._resolve = resolve
         self.recording_id = recording_id
         self.kind = kind
@@ -209,6 +216,9 @@ class Fetch:
                 if isinstance(error, Restart):
                     await on_restart(error)
                 await self.storage.clock.sleep(policy.backoff(failures) * policy.wait_scale)
+            if self._on_retry is not None:
+                reason = "the URL expired" if isinstance(error, Expired) else str(error)
+                self._on_retry(self.attempts + 1, reason)
             await self.resolve()
 
     async def answer(self, offset: int) -> tuple[aiohttp.ClientResponse, int | None]:

@@ -17,3 +17,77 @@ class DownloadResult:
     attempts: int  # storage requests sent
     resolutions: int  # presigned URLs resolved through the API
     skipped: bool = False  # the file was already there with the announced size
+
+
+class ItemStatus:
+    """The outcomes a manifest line can record for one (recording, kind)."""
+
+    DOWNLOADED = "downloaded"  # fetched now, verified
+    SKIPPED = "skipped"  # already on disk with the announced size
+    UNAVAILABLE = "unavailable"  # the API has no URL for it (not captured)
+    NOT_FOUND = "not_found"  # 404 for the recording
+    GONE = "gone"  # 410: the recording was deleted
+    FAILED = "failed"  # anything else; ``error`` says what
+    DEFERRED = "deferred"  # the API budget ran out first; a re-run takes it up
+
+    COMPLETE = frozenset({DOWNLOADED, SKIPPED, UNAVAILABLE})
+    FINAL = frozenset({DOWNLOADED, SKIPPED, UNAVAILABLE, NOT_FOUND, GONE})
+
+
+@attrs.frozen
+class ManifestEntry:
+    """One line of ``DEST/manifest.jsonl``: what happened to one (recording, kind).
+
+    ``path`` is relative to the archive's root; ``error`` is an error code (the API's, the
+    object store's, or ours such as ``invalid_id``) for the statuses that did not succeed.
+    """
+
+    workspace_id: str
+    recording_id: str
+    kind: str
+    status: str
+    path: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    content_type: str | None = None
+    time: str | None = None
+    error: str | None = None
+
+
+@attrs.frozen
+class ArchiveReport:
+    """How an archive run went.
+
+    ``counts`` maps each status to its number of (recording, kind) items (``skipped`` includes
+    items an earlier run completed), ``bytes`` is what was downloaded in this run, ``items``
+    holds the items that did not succeed (the manifest has every item), ``api_calls`` the API
+    calls spent, ``elapsed`` seconds.
+    """
+
+    workspace_id: str
+    dest: Path
+    counts: dict[str, int]
+    bytes: int
+    items: tuple[ManifestEntry, ...]
+    api_calls: int
+    elapsed: float
+    interrupted: str | None = None  # why the listing ended early (budget spent, an error)
+
+    @property
+    def ok(self) -> bool:
+        """True when everything listed reached a final status and the listing was complete."""
+        unfinished = self.counts.get(ItemStatus.FAILED) or self.counts.get(ItemStatus.DEFERRED)
+        return not unfinished and self.interrupted is None
+
+
+@attrs.frozen
+class VerifyReport:
+    """What ``verify_archive`` found: files checked, and those missing or not matching."""
+
+    checked: int
+    missing: tuple[ManifestEntry, ...]
+    mismatched: tuple[ManifestEntry, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.mismatched

@@ -264,3 +264,23 @@ class FileSink:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    temp, file = _open_temp(path)
+    try:
+        with file:
+            _write(file, [data], 0)
+            os.fsync(file.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+async def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` in one step (temp file, fsync, rename): whole or absent."""
+    try:
+        await _wait_out(wrap(_write_whole)(path, data))
+    except OSError as exc:
+        raise _destination_error(exc, f"write {path.name}") from None

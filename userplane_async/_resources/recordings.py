@@ -11,7 +11,7 @@ import attrs
 from .._convert import structure
 from .._download import Progress, download
 from .._errors import ConfigurationError
-from .._fetch import StorageSession
+from .._fetch import OnRetry, StorageSession
 from .._http import ApiTransport
 from .._models import DeletedRecording, Recording, RecordingResource, ResourceKind
 from .._pagination import AsyncPaginator
@@ -73,8 +73,24 @@ class Recordings(Namespace):
         )
 
     async def get(self, workspace_id: str, recording_id: str) -> Recording:
-        data = await self._get(_recording(workspace_id, recording_id))
-        return structure(data.get("recording"), Recording, path="$.data.recording")
+        return structure(
+            await self._get_raw(workspace_id, recording_id), Recording, path="$.data.recording"
+        )
+
+    async def _get_raw(self, workspace_id: str, recording_id: str) -> Any:
+        """The recording object exactly as the API sent it (the archive keeps it whole)."""
+        return (await self._get(_recording(workspace_id, recording_id))).get("recording")
+
+    def _list_raw(self, workspace_id: str) -> AsyncPaginator[dict[str, Any]]:
+        """Listed recordings exactly as the API sent them, page by page."""
+        return self._paginate(
+            workspace_path(workspace_id, "recordings"),
+            "recordings",
+            dict[str, Any],
+            per_page=20,
+            max_per_page=20,
+            params={},
+        )
 
     async def delete(self, workspace_id: str, recording_id: str) -> DeletedRecording:
         """Soft-delete a recording; later calls for it raise :class:`GoneError`."""
@@ -117,12 +133,14 @@ class Recordings(Namespace):
         *,
         overwrite: bool = False,
         progress: Progress | None = None,
+        on_retry: OnRetry | None = None,
     ) -> DownloadResult:
         """Save one resource to ``dest`` (a file, or a directory for ``<kind>.<ext>``).
 
         The file appears whole and verified or not at all. Breaks resume with a fresh URL;
         a file already there with the announced size is kept unless ``overwrite``.
-        ``progress(bytes_written, total_or_None)`` is called as batches reach the disk.
+        ``progress(bytes_written, total_or_None)`` is called as batches reach the disk,
+        ``on_retry(attempt, reason)`` before each further storage attempt.
         """
         kind = resource_kind(kind)
         return await download(
@@ -133,6 +151,7 @@ class Recordings(Namespace):
             dest,
             overwrite=overwrite,
             progress=progress,
+            on_retry=on_retry,
         )
 
     def stream(

@@ -1,0 +1,315 @@
+"""``client.archive()``: a whole workspace to disk, resumable, verified, within the API budget.
+
+list pages lazily -> a bounded channel -> N workers -> download -> manifest. Each worker takes
+one recording at a time; the client's limiter spaces their API calls, so while one waits for
+budget the others download. A re-run leaves alone what the manifest and the files agree is
+complete, without a single API call for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._errors import (
+    BUDGET_SPENT,
+    GoneError,
+    InvalidIDError,
+    NotFoundError,
+    RateLimitError,
+    ResourceUnavailableError,
+    UserplaneError,
+)
+from ._events import (
+    ArchiveEvent,
+    ArchiveFinished,
+    ArchiveStarted,
+    DownloadFinished,
+    DownloadProgress,
+    DownloadRetried,
+    DownloadStarted,
+    ItemFailed,
+    RecordingQueued,
+)
+from ._manifest import Manifest
+from ._models import ResourceKind
+from ._names import unsafe_name_reason
+from ._resources.recordings import resource_kind
+from ._results import ArchiveReport, DownloadResult, ItemStatus, ManifestEntry
+from ._sinks import write_atomically
+
+if TYPE_CHECKING:
+    from ._client import AsyncUserplane
+
+OnEvent = Callable[[ArchiveEvent], object]
+
+
+@attrs.frozen
+class _Queued:
+    recording_id: str
+    listed: dict[str, Any] | None  # the list item, when it carries the Get Recording shape
+
+
+class _Run:
+    """The state of one archive run, shared by the lister and the workers."""
+
+    def __init__(
+        self,
+        client: AsyncUserplane,
+        workspace_id: str,
+        root: Path,
+        kinds: tuple[ResourceKind, ...],
+        manifest: Manifest,
+        on_event: OnEvent | None,
+        verify: bool,
+    ) -> None:
+        self.client = client
+        self.workspace_id = workspace_id
+        self.root = root
+        self.kinds = kinds
+        self.manifest = manifest
+        self._on_event = on_event
+        self.verify = verify
+        self.out_of_budget = False
+        self.interrupted: str | None = None
+        self.listing_error: UserplaneError | None = None
+        self.counts: dict[str, int] = {}
+        self.failures: list[ManifestEntry] = []
+        self.bytes = 0
+        self._seen: set[str] = set()
+        self._folded: set[str] = set()  # IDs case-folded: no two may share a directory
+
+    def emit(self, event: ArchiveEvent) -> None:
+        if self._on_event is not None:
+            self._on_event(event)
+
+    # --- listing -----------------------------------------------------------------------------
+
+    async def list_into(
+        self, send: MemoryObjectSendStream[_Queued], recording_ids: Sequence[str] | None
+    ) -> None:
+        async with send:
+            if recording_ids is not None:
+                for recording_id in recording_ids:
+                    await self._queue(send, recording_id, None)
+                return
+            try:
+                async for item in self.client.recordings._list_raw(self.workspace_id):
+                    listed = item if isinstance(item.get("meta"), dict) else None
+                    await self._queue(send, item.get("recordingId"), listed)
+                    if self.out_of_budget:
+                        self.interrupted = "the API budget ran out; a re-run continues"
+                        return
+            except UserplaneError as exc:
+                # Stop listing; the workers finish what was queued. Nothing done: raised later.
+                if isinstance(exc, RateLimitError) and self._out_of_budget(exc):
+                    self.out_of_budget = True
+                self.interrupted = f"listing stopped: {type(exc).__name__}: {exc}"
+                self.listing_error = exc
+
+    async def _queue(
+        self, send: MemoryObjectSendStream[_Queued], recording_id: object, listed: Any
+    ) -> None:
+        recording_id = recording_id if isinstance(recording_id, str) else ""  # "": invalid
+        if recording_id in self._seen:
+            return  # page-based listing may repeat items; each recording is archived once
+        self._seen.add(recording_id)
+        self.emit(RecordingQueued(recording_id))
+        await send.send(_Queued(recording_id, listed))
+
+    # --- working -----------------------------------------------------------------------------
+
+    async def work(self, receive: MemoryObjectReceiveStream[_Queued]) -> None:
+        async with receive:
+            async for queued in receive:
+                if self.out_of_budget:
+                    self._record_all(queued.recording_id, self.kinds, ItemStatus.DEFERRED)
+                else:
+                    await self._archive(queued)
+
+    async def _archive(self, queued: _Queued) -> None:
+        recording_id = queued.recording_id
+        problem = self._id_problem(recording_id)
+        if problem is not None:
+            self._record_all(recording_id, self.kinds, ItemStatus.FAILED, "invalid_id")
+            return
+        todo = []
+        for kind in self.kinds:
+            previous = self.manifest.previous(recording_id, kind.value)
+            if await self.manifest.is_complete(previous, verify=self.verify):
+                self._count(ItemStatus.SKIPPED)  # complete already: no call, no new line
+            else:
+                todo.append(kind)
+        if not todo:
+            return
+        directory = self.root / self.workspace_id / recording_id
+        try:
+            metadata = queued.listed or await self.client.recordings._get_raw(
+                self.workspace_id, recording_id
+            )
+            await _save_metadata(directory, metadata)
+        except UserplaneError as exc:
+            self._record_all(recording_id, todo, *self._failure(exc))
+            return
+        for kind in todo:
+            await self._download(recording_id, kind, directory)
+
+    async def _download(self, recording_id: str, kind: ResourceKind, directory: Path) -> None:
+        if self.out_of_budget:
+            self._record(recording_id, kind, ItemStatus.DEFERRED)
+            return
+        self.emit(DownloadStarted(recording_id, kind.value))
+        try:
+            result = await self.client.recordings.download(
+                self.workspace_id,
+                recording_id,
+                kind,
+                f"{directory}{os.sep}",
+                progress=lambda done, total: self.emit(
+                    DownloadProgress(recording_id, kind.value, done, total)
+                ),
+                on_retry=lambda attempt, reason: self.emit(
+                    DownloadRetried(recording_id, kind.value, attempt, reason)
+                ),
+            )
+        except ResourceUnavailableError:
+            self._record(recording_id, kind, ItemStatus.UNAVAILABLE)
+        except UserplaneError as exc:
+            self._record(recording_id, kind, *self._failure(exc))
+        else:
+            self._record_result(recording_id, kind, result)
+
+    def _failure(self, exc: UserplaneError) -> tuple[str, str | None]:
+        """The status and error code an error leaves an item in; budget errors stop the run."""
+        if isinstance(exc, RateLimitError) and self._out_of_budget(exc):
+            self.out_of_budget = True
+            return ItemStatus.DEFERRED, exc.code
+        if isinstance(exc, NotFoundError):
+            return ItemStatus.NOT_FOUND, exc.code
+        if isinstance(exc, GoneError):
+            return ItemStatus.GONE, exc.code
+        return ItemStatus.FAILED, getattr(exc, "code", None) or type(exc).__name__
+
+    def _out_of_budget(self, exc: RateLimitError) -> bool:
+        """The daily budget, not a passing 429 storm: waiting would take longer than allowed."""
+        longest = self.client.retry.max_retry_after
+        return exc.code == BUDGET_SPENT or (exc.retry_after or 0.0) > longest
+
+    def _id_problem(self, recording_id: str) -> str | None:
+        problem = unsafe_name_reason(recording_id)
+        if problem is None:
+            folded = recording_id.casefold()
+            if folded in self._folded:
+                return "the ID differs only in case from another one"
+            self._folded.add(folded)
+        return problem
+
+    # --- recording outcomes ------------------------------------------------------------------
+
+    def _record_result(self, recording_id: str, kind: ResourceKind, result: DownloadResult) -> None:
+        self.bytes += 0 if result.skipped else result.size
+        self._record(
+            recording_id,
+            kind,
+            ItemStatus.SKIPPED if result.skipped else ItemStatus.DOWNLOADED,
+            path=result.path.relative_to(self.root).as_posix(),
+            size=result.size,
+            sha256=result.sha256,
+            content_type=result.content_type,
+        )
+
+    def _record_all(
+        self,
+        recording_id: str,
+        kinds: Sequence[ResourceKind],
+        status: str,
+        error: str | None = None,
+    ) -> None:
+        for kind in kinds:
+            self._record(recording_id, kind, status, error=error)
+
+    def _record(
+        self,
+        recording_id: str,
+        kind: ResourceKind,
+        status: str,
+        error: str | None = None,
+        **found: Any,
+    ) -> None:
+        entry = ManifestEntry(
+            workspace_id=self.workspace_id,
+            recording_id=recording_id,
+            kind=kind.value,
+            status=status,
+            error=error,
+            **found,
+        )
+        self.manifest.append(entry)
+        self._count(status)
+        if status in ItemStatus.COMPLETE:
+            self.emit(DownloadFinished(entry))
+        else:
+            self.failures.append(entry)
+            self.emit(ItemFailed(entry))
+
+    def _count(self, status: str) -> None:
+        self.counts[status] = self.counts.get(status, 0) + 1
+
+
+async def _save_metadata(directory: Path, metadata: Any) -> None:
+    await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
+    data = json.dumps(metadata, indent=2, sort_keys=True).encode() + b"\n"
+    await write_atomically(directory / "recording.json", data)
+
+
+async def archive(
+    client: AsyncUserplane,
+    workspace_id: str,
+    dest: str | os.PathLike[str],
+    *,
+    kinds: Sequence[ResourceKind | str] | None,
+    recording_ids: Sequence[str] | None,
+    concurrency: int,
+    on_event: OnEvent | None,
+    verify: bool,
+) -> ArchiveReport:
+    """Archive ``workspace_id`` into ``dest``; see :meth:`AsyncUserplane.archive`."""
+    if unsafe_name_reason(workspace_id) is not None:
+        raise InvalidIDError("the workspace ID cannot be a directory name in the archive")
+    chosen = tuple(dict.fromkeys(resource_kind(k) for k in (kinds or list(ResourceKind))))
+    root = Path(dest)
+    started, calls = time.monotonic(), client.api_calls
+    manifest = await Manifest.open(root)
+    run = _Run(client, workspace_id, root, chosen, manifest, on_event, verify)
+    run.emit(ArchiveStarted(workspace_id, root, tuple(k.value for k in chosen)))
+    try:
+        send, receive = anyio.create_memory_object_stream[_Queued](concurrency)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run.list_into, send, recording_ids)
+            with receive:
+                for _ in range(concurrency):
+                    tasks.start_soon(run.work, receive.clone())
+    finally:
+        await manifest.aclose()
+    if run.listing_error is not None and not run.counts:
+        raise run.listing_error  # nothing was done: the error is the whole story
+    report = ArchiveReport(
+        workspace_id=workspace_id,
+        dest=root,
+        counts=dict(run.counts),
+        bytes=run.bytes,
+        items=tuple(run.failures),
+        api_calls=client.api_calls - calls,
+        elapsed=time.monotonic() - started,
+        interrupted=run.interrupted,
+    )
+    run.emit(ArchiveFinished(report))
+    return report

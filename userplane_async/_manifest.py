@@ -1,0 +1,123 @@
+"""``DEST/manifest.jsonl``: an append-only record of every (recording, kind) outcome.
+
+Each line is one JSON object, written with a single ``write`` on a file opened for appending,
+so lines never interleave; a crash can only tear the last line, which reading ignores. The
+latest line for a (recording, kind) wins. No URL is ever written here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import anyio
+import attrs
+
+from ._convert import structure, unstructure
+from ._errors import ResponseFormatError
+from ._results import ItemStatus, ManifestEntry, VerifyReport
+from ._sinks import hash_file
+
+MANIFEST = "manifest.jsonl"
+
+Key = tuple[str, str]  # (recording_id, kind)
+
+
+def read_entries(root: Path) -> Iterator[ManifestEntry]:
+    """Every readable line of ``root``'s manifest, oldest first; torn or foreign lines skipped."""
+    try:
+        lines = (root / MANIFEST).read_bytes().splitlines()
+    except FileNotFoundError:
+        return
+    for line in lines:
+        try:
+            yield structure(json.loads(line), ManifestEntry)
+        except (ValueError, ResponseFormatError):
+            continue  # a line torn by a crash, or not ours
+
+
+def latest_entries(root: Path) -> dict[Key, ManifestEntry]:
+    """The last word of the manifest on each (recording, kind)."""
+    return {(e.recording_id, e.kind): e for e in read_entries(root)}
+
+
+class Manifest:
+    """Appends outcome lines; ``complete`` says which items a re-run may leave alone."""
+
+    def __init__(self, root: Path, fd: int, done: dict[Key, ManifestEntry]) -> None:
+        self.root = root
+        self._fd = fd
+        self._done = done
+
+    @classmethod
+    async def open(cls, root: Path) -> Manifest:
+        def load() -> Manifest:
+            root.mkdir(parents=True, exist_ok=True)
+            done = {k: e for k, e in latest_entries(root).items() if e.status in ItemStatus.FINAL}
+            fd = os.open(root / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            return cls(root, fd, done)
+
+        return await anyio.to_thread.run_sync(load)
+
+    def previous(self, recording_id: str, kind: str) -> ManifestEntry | None:
+        """The final outcome an earlier run recorded for this item, if any."""
+        return self._done.get((recording_id, kind))
+
+    async def is_complete(self, entry: ManifestEntry | None, *, verify: bool) -> bool:
+        """Whether the manifest and the file agree the item is done (``verify``: re-hash)."""
+        if entry is None:
+            return False
+        if entry.status != ItemStatus.DOWNLOADED and entry.status != ItemStatus.SKIPPED:
+            return entry.status in ItemStatus.FINAL  # nothing on disk to agree with
+        path = self.root / (entry.path or "")
+        try:
+            info = await anyio.Path(path).lstat()
+        except OSError:
+            return False
+        if info.st_size != entry.size:
+            return False
+        return not verify or await hash_file(path) == entry.sha256
+
+    def append(self, entry: ManifestEntry) -> None:
+        """Record one outcome (a single small append: no thread hop needed)."""
+        stamped = entry if entry.time else _stamped(entry)
+        line = json.dumps(unstructure(stamped), separators=(",", ":")) + "\n"
+        os.write(self._fd, line.encode())
+
+    async def aclose(self) -> None:
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(_sync_and_close, fd)
+
+
+def _stamped(entry: ManifestEntry) -> ManifestEntry:
+    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return attrs.evolve(entry, time=now)
+
+
+def _sync_and_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def verify_archive(dest: str | os.PathLike[str]) -> VerifyReport:
+    """Re-hash every file the manifest of ``dest`` says was saved; no API call is made."""
+    root = Path(dest)
+    entries = await anyio.to_thread.run_sync(latest_entries, root)
+    missing, mismatched, checked = [], [], 0
+    for entry in entries.values():
+        if entry.status not in (ItemStatus.DOWNLOADED, ItemStatus.SKIPPED) or not entry.path:
+            continue
+        checked += 1
+        path = root / entry.path
+        if not await anyio.Path(path).is_file():
+            missing.append(entry)
+        elif await hash_file(path) != entry.sha256:
+            mismatched.append(entry)
+    return VerifyReport(checked=checked, missing=tuple(missing), mismatched=tuple(mismatched))

@@ -29,14 +29,15 @@ Key = tuple[str, str]  # (recording_id, kind)
 def read_entries(root: Path) -> Iterator[ManifestEntry]:
     """Every readable line of ``root``'s manifest, oldest first; torn or foreign lines skipped."""
     try:
-        lines = (root / MANIFEST).read_bytes().splitlines()
+        file = (root / MANIFEST).open("rb")
     except FileNotFoundError:
         return
-    for line in lines:
-        try:
-            yield structure(json.loads(line), ManifestEntry)
-        except (ValueError, ResponseFormatError):
-            continue  # a line torn by a crash, or not ours
+    with file:  # line by line: a manifest of a million items is never in memory at once
+        for line in file:
+            try:
+                yield structure(json.loads(line), ManifestEntry)
+            except (ValueError, ResponseFormatError):
+                continue  # a line torn by a crash, or not ours
 
 
 def latest_entries(root: Path) -> dict[Key, ManifestEntry]:

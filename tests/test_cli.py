@@ -1,48 +1,667 @@
-"""The command line: demo and fake-server, end to end."""
+"""The command line end to end: every command against the fake Userplane, over real sockets.
+
+``main(argv)`` runs in a worker thread (it starts its own event loop) while the fake serves on
+the test's loop; subprocesses only where a signal or a real pipe is the point.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import anyio
+import attrs
 import pytest
+from anyio.abc import ByteReceiveStream
+from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.text import TextReceiveStream
+from hypothesis import given
 
-from userplane_async import AsyncUserplane
+from tests.strategies import MODEL_CLASSES, any_model
+from userplane_async import AsyncUserplane, ManifestEntry
+from userplane_async._cli._output import to_json
+from userplane_async._convert import structure
 from userplane_async.cli import main
+from userplane_async.testing import FakeUserplane, S3Error, Trickle
 
 pytestmark = pytest.mark.anyio
 
+WS = "ws_demo"
+SECRET = "uspl_secret0123456789abcdefSECRET"
+#: Environment that would change what the CLI prints or which fake it talks to.
+_ENV_KNOBS = (
+    "USERPLANE_API_KEY",
+    "USERPLANE_BASE_URL",
+    "NO_COLOR",
+    "FORCE_COLOR",
+    "TTY_COMPATIBLE",
+    "TTY_INTERACTIVE",
+    "COLUMNS",
+)
+_COLOR = re.compile(r"\x1b\[[0-9;]*(3[0-9]|9[0-7]|38;[0-9;]+)m")
 
-def test_demo_lists_every_recording_with_its_resources(capsys: pytest.CaptureFixture[str]) -> None:
-    """demo prints each demo recording with the availability and size of all five resources."""
-    assert main(["demo"]) == 0
+
+@attrs.frozen
+class Run:
+    code: int
+    out: str
+    err: str
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.out.splitlines()]
+
+
+@pytest.fixture(autouse=True)
+def _plain_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _ENV_KNOBS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def api(fake_userplane: FakeUserplane) -> list[str]:
+    """The connection options for the fake."""
+    return ["--api-key", fake_userplane.api_key, "--base-url", fake_userplane.base_url]
+
+
+async def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
+    """``main(argv)`` in a worker thread, with what it printed."""
+    code = await anyio.to_thread.run_sync(main, list(argv))
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    """Every archived file under ``root`` but the manifest, by relative path."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "manifest.jsonl"
+    }
+
+
+def _manifest(root: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+
+
+def _subprocess_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _ENV_KNOBS}
+    return {**env, "PYTHONUNBUFFERED": "1"}
+
+
+# --- demo and usage -----------------------------------------------------------------------
+
+
+def test_demo_archives_the_demo_workspace(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """demo archives ws_demo with every item done (capture-off ones unavailable) and exits 0."""
+    assert main(["demo", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "Workspace ws_demo" in out
-    assert "video: not captured" in out
-    assert "video: 50.0 MiB" in out
-    rows = [line for line in out.splitlines() if line.startswith("rec_")]
-    assert len(rows) >= 4
-    assert all(
-        kind in row for row in rows for kind in ("video:", "thumbnail:", "console-log:", "action:")
-    )
+    assert f"Archived ws_demo into {tmp_path}: 22 downloaded, 3 unavailable" in out
+    assert "unavailable rec_demo_no_video/video" in out
+    assert f"userplane-async verify {tmp_path}" in out
+    assert (tmp_path / WS / "rec_demo_full" / "video.webm").stat().st_size > 0
+    assert main(["verify", str(tmp_path)]) == 0
 
 
-def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    """An unknown command is a usage error."""
+def test_demo_defaults_to_a_new_temp_directory(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without DEST, demo archives into a new temp directory and prints where it is."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert main(["demo", "-q", "--kinds", "thumbnail"]) == 0
+    out = capsys.readouterr().out
+    (made,) = tmp_path.iterdir()
+    assert made.name.startswith("userplane-demo-")
+    assert f"Archived ws_demo into {made}: 5 downloaded" in out
+    assert "downloaded rec_" not in out, "-q leaves out the per-item lines"
+    shutil.rmtree(made)
+
+
+def test_live_progress_on_a_terminal_honours_no_color(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a terminal demo draws progress bars and a summary table; NO_COLOR drops the colours."""
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # rich's terminal detection: stdout is a TTY
+    monkeypatch.setenv("TTY_INTERACTIVE", "1")
+    assert main(["demo", str(tmp_path / "colour")]) == 0
+    coloured = capsys.readouterr().out
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert main(["demo", str(tmp_path / "plain")]) == 0
+    plain = capsys.readouterr().out
+    for out in (coloured, plain):
+        assert re.search(r"recordings .* 5/5 ", out)
+        assert "50.2/50.2 MiB" in out
+        assert "downloaded rec_" not in out, "bars instead of item lines"
+        assert re.search(r"│ downloaded\s+│\s+22 │", out), "the summary table"
+    assert _COLOR.search(coloured)
+    assert not _COLOR.search(plain)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        pytest.param(["nonsense"], id="unknown-command"),
+        pytest.param(["archive", WS], id="missing-dest"),
+        pytest.param(["archive", WS, "d", "--kinds", "video,movie"], id="bad-kind"),
+        pytest.param(["archive", WS, "d", "--concurrency", "0"], id="zero-concurrency"),
+        pytest.param(["download", WS, "rec_1", "movie"], id="bad-download-kind"),
+        pytest.param(["links", "update", WS, "lnk_1"], id="update-nothing"),
+        pytest.param(["links", "create", WS], id="create-without-domain"),
+        pytest.param(["me", "-v", "-q"], id="verbose-and-quiet"),
+    ],
+)
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    """Bad arguments are usage errors: argparse's message and exit code 2."""
     with pytest.raises(SystemExit) as caught:
-        main(["nonsense"])
+        main(argv)
     assert caught.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+# --- archive ------------------------------------------------------------------------------
+
+
+async def test_archive_then_a_rerun_only_lists(
+    fake_userplane: FakeUserplane,
+    api: list[str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """archive saves the workspace; a re-run skips everything with one list call and no GET."""
+    first = await cli(capsys, "archive", WS, str(tmp_path), *api)
+    assert first.code == 0, first.err
+    assert "downloaded rec_demo_full/video (48.5 KiB)" in first.out
+    assert "22 downloaded, 3 unavailable" in first.out
+    assert first.err == ""
+    fake_userplane.clear_requests()
+    again = await cli(capsys, "archive", WS, str(tmp_path), *api)
+    assert again.code == 0
+    assert "25 skipped" in again.out
+    assert [r.route for r in fake_userplane.api_requests()] == ["recordings.list"]
+    assert fake_userplane.storage_requests() == []
+
+
+async def test_archive_json_prints_every_event(
+    api: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--json prints one parseable event per line, camelCase, ending with the report."""
+    run = await cli(capsys, "archive", WS, str(tmp_path), "--json", *api)
+    assert run.code == 0
+    events = run.json_lines()
+    assert events[0] == {
+        "event": "ArchiveStarted",
+        "workspaceId": WS,
+        "dest": str(tmp_path),
+        "kinds": ["video", "thumbnail", "console-log", "network-log", "action"],
+    }
+    names = {e["event"] for e in events}
+    assert {"RecordingQueued", "DownloadStarted", "DownloadProgress", "DownloadFinished"} <= names
+    finished = [e["entry"] for e in events if e["event"] == "DownloadFinished"]
+    assert len(finished) == 25
+    assert {"recordingId", "kind", "status", "sha256", "contentType"} <= finished[0].keys()
+    assert events[-1]["event"] == "ArchiveFinished"
+    assert events[-1]["report"]["counts"] == {"unavailable": 3, "downloaded": 22}
+    assert events[-1]["report"]["ok"] is True
+
+
+async def test_archive_takes_kinds_and_recordings(
+    api: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """--kinds (comma-separated and repeated) and --recording narrow what is archived."""
+    run = await cli(
+        capsys,
+        "archive",
+        WS,
+        str(tmp_path),
+        "--kinds",
+        "video,thumbnail",
+        "--kinds",
+        "action",
+        "--recording",
+        "rec_demo_full",
+        "--recording",
+        "rec_demo_small",
+        "--concurrency",
+        "2",
+        "--requests-per-minute",
+        "60",
+        "--requests-per-day",
+        "500",
+        *api,
+    )
+    assert run.code == 0, run.err
+    assert "6 downloaded" in run.out
+    saved = {path.rpartition("/")[0] for path in _files(tmp_path) if "." in path}
+    assert saved == {f"{WS}/rec_demo_full", f"{WS}/rec_demo_small"}
+    assert {e["kind"] for e in _manifest(tmp_path)} == {"video", "thumbnail", "action"}
+
+
+async def test_a_failed_item_exits_1(
+    fake_userplane: FakeUserplane,
+    api: list[str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """An item the object store refuses is reported, the rest is archived, and the exit is 1."""
+    fake_userplane.script_storage(
+        S3Error(403, "AccessDenied", "Access Denied"),
+        times=10,
+        recording_id="rec_demo_small",
+        kind="video",
+    )
+    run = await cli(capsys, "archive", WS, str(tmp_path), *api)
+    assert run.code == 1
+    assert "failed rec_demo_small/video (AccessDenied)" in run.out
+    assert "21 downloaded, 3 unavailable, 1 failed" in run.out
+    assert "1 item failed or deferred; a re-run retries them." in run.out
+    assert "Traceback" not in run.err
+
+
+async def test_sigint_stops_an_archive_and_a_rerun_completes(
+    fake_userplane: FakeUserplane,
+    api: list[str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """SIGINT mid-download exits 1 quickly with no temp file; a re-run finishes the rest."""
+    fake_userplane.script_storage(
+        Trickle(bytes_per_second=4 * 1024 * 1024, chunk=64 * 1024),
+        recording_id="rec_demo_large",
+        kind="video",
+    )
+    dest = tmp_path / "resumed"
+    command = [sys.executable, "-m", "userplane_async", "archive", WS, str(dest), "--json", *api]
+    async with await anyio.open_process(command, env=_subprocess_env()) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        lines = _lines(proc.stdout)
+        with anyio.fail_after(20):
+            async for event in lines:  # wait until the large video is mid-body
+                if (
+                    event["event"] == "DownloadProgress"
+                    and event["recordingId"] == "rec_demo_large"
+                ):
+                    break
+        proc.send_signal(signal.SIGINT)
+        with anyio.fail_after(5):
+            rest = [event async for event in lines]
+            err = await _read_all(proc.stderr)
+            assert await proc.wait() == 1
+    assert rest[-1]["event"] == "ArchiveInterrupted"
+    assert "Interrupted after" in err
+    assert "run the same command again to continue" in err
+    assert "Traceback" not in err
+    assert not list(dest.rglob("*.part"))
+    complete = {(e["recordingId"], e["kind"]) for e in _manifest(dest) if e["status"] != "failed"}
+    assert ("rec_demo_large", "video") not in complete
+
+    again = await cli(capsys, "archive", WS, str(dest), "--json", *api)
+    assert again.code == 0, again.err
+    started = {
+        (e["recordingId"], e["kind"]) for e in again.json_lines() if e["event"] == "DownloadStarted"
+    }
+    assert ("rec_demo_large", "video") in started
+    assert not started & complete, "nothing finished before the break is fetched again"
+    assert (await cli(capsys, "verify", str(dest))).code == 0
+    clean = tmp_path / "clean"
+    assert (await cli(capsys, "archive", WS, str(clean), "-q", *api)).code == 0
+    assert _files(dest) == _files(clean)
+
+
+async def _lines(stream: ByteReceiveStream) -> AsyncIterator[dict[str, Any]]:
+    """JSON lines from a process's stdout until it closes."""
+    buffered = BufferedByteReceiveStream(stream)
+    while True:
+        try:
+            line = await buffered.receive_until(b"\n", 1 << 20)
+        except (anyio.EndOfStream, anyio.IncompleteRead):
+            return
+        yield json.loads(line)
+
+
+async def _read_all(stream: ByteReceiveStream) -> str:
+    return "".join([text async for text in TextReceiveStream(stream)])
+
+
+# --- exit 3, secrets and broken pipes -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv", [["me"], ["archive", WS, "DEST"], ["download", WS, "rec_1", "video", "DEST"]]
+)
+async def test_a_bad_key_is_fatal(
+    fake_userplane: FakeUserplane,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    argv: list[str],
+) -> None:
+    """A key the API refuses ends the command with ``AuthenticationError: ...`` and exit 3."""
+    argv = [str(tmp_path) if arg == "DEST" else arg for arg in argv]
+    bad = ["--api-key", "uspl_" + "x" * 32, "--base-url", fake_userplane.base_url]
+    run = await cli(capsys, *argv, *bad)
+    assert run.code == 3
+    assert run.err.startswith("AuthenticationError: ")
+    assert "Traceback" not in run.err
+    assert "x" * 32 not in run.out + run.err
+
+
+async def test_settings_come_from_the_environment(
+    fake_userplane: FakeUserplane,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without options the key and base URL come from the environment; no key is exit 3."""
+    monkeypatch.setenv("USERPLANE_BASE_URL", fake_userplane.base_url)
+    missing = await cli(capsys, "me")
+    assert missing.code == 3
+    assert missing.err.startswith("ConfigurationError: no API key")
+    monkeypatch.setenv("USERPLANE_API_KEY", fake_userplane.api_key)
+    assert (await cli(capsys, "me")).code == 0
+
+
+async def test_no_secret_in_any_output_at_debug(
+    fake_userplane: FakeUserplane, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """At -vv, through retries, downloads and errors, neither the key nor a URL query shows."""
+    fake_userplane.add_api_key(SECRET)
+    fake_userplane.script("recordings.list", status=503)
+    fake_userplane.script("workspaces.get", status=400, body={"error": "BAD", "message": SECRET})
+    fake_userplane.script_storage(S3Error(503, "SlowDown", "Reduce your rate"), kind="thumbnail")
+    key = ["--api-key", SECRET, "--base-url", fake_userplane.base_url]
+    runs = [
+        await cli(capsys, "archive", WS, str(tmp_path), "-vv", *key),
+        await cli(capsys, "-vv", "--json", "archive", WS, str(tmp_path / "json"), *key),
+        await cli(capsys, "workspaces", "get", WS, "-vv", *key),
+        await cli(capsys, "download", WS, "rec_demo_full", "video", str(tmp_path), "-vv", *key),
+    ]
+    assert [run.code for run in runs] == [0, 0, 3, 0]
+    logged = runs[0].err
+    assert "INFO userplane_async: " in logged, "the retry was logged"
+    assert "DEBUG userplane_async.cli: DownloadStarted(" in logged
+    for run in runs:
+        assert SECRET not in run.out + run.err
+        assert "X-Amz-" not in run.out + run.err
+
+
+def test_a_closed_stdout_ends_quietly(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When stdout's reader goes away (``| head``), the command stops with exit 1, no traceback."""
+
+    class ClosedPipe:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            raise io.UnsupportedOperation("fileno")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["demo", str(tmp_path), "--json"]) == 1
+    assert capsys.readouterr().err == ""
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_busy_port_is_a_clean_fatal_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """fake-server on a taken port prints ErrorType: message and exits 3, no traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        assert main(["fake-server", "--port", str(taken.getsockname()[1])]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("OSError: ")
+    assert "Traceback" not in err
+
+
+# --- verify and download ------------------------------------------------------------------
+
+
+async def test_verify_finds_a_corrupted_and_a_missing_file(
+    api: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """verify passes a fresh archive, then names a flipped byte and a deleted file, exit 1."""
+    assert (await cli(capsys, "archive", WS, str(tmp_path), "-q", *api)).code == 0
+    ok = await cli(capsys, "verify", str(tmp_path))
+    assert ok.code == 0
+    assert f"Checked 22 files in {tmp_path}: 0 missing, 0 mismatched" in ok.out
+    corrupted = tmp_path / WS / "rec_demo_full" / "thumbnail.jpg"
+    data = bytearray(corrupted.read_bytes())
+    data[100] ^= 0x01
+    corrupted.write_bytes(bytes(data))
+    (tmp_path / WS / "rec_demo_small" / "action.json").unlink()
+    bad = await cli(capsys, "verify", str(tmp_path))
+    assert bad.code == 1
+    assert f"mismatched: {WS}/rec_demo_full/thumbnail.jpg (rec_demo_full thumbnail)" in bad.out
+    assert f"missing: {WS}/rec_demo_small/action.json" in bad.out
+    assert "1 missing, 1 mismatched" in bad.out
+    (report,) = (await cli(capsys, "verify", str(tmp_path), "--json")).json_lines()
+    assert report["ok"] is False
+    assert report["checked"] == 22
+    assert [e["path"] for e in report["mismatched"]] == [f"{WS}/rec_demo_full/thumbnail.jpg"]
+    assert f"Fetch them again with: userplane-async archive {WS} {tmp_path} --verify" in bad.out
+    repaired = await cli(capsys, "archive", WS, str(tmp_path), *api)
+    assert repaired.code == 0, repaired.err
+    assert "downloaded rec_demo_small/action" in repaired.out
+
+
+async def test_archive_verify_replaces_a_damaged_file(
+    api: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """archive --verify fetches a file whose bytes no longer match the manifest anew."""
+    assert (await cli(capsys, "archive", WS, str(tmp_path), "-q", *api)).code == 0
+    damaged = tmp_path / WS / "rec_demo_full" / "thumbnail.jpg"
+    original = damaged.read_bytes()
+    damaged.write_bytes(bytes([original[0] ^ 0x01]) + original[1:])
+    repaired = await cli(capsys, "archive", WS, str(tmp_path), "--verify", *api)
+    assert repaired.code == 0, repaired.err
+    assert damaged.read_bytes() == original
+
+
+async def test_verify_without_a_manifest_is_fatal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """verify on a directory that is not an archive says so and exits 3."""
+    run = await cli(capsys, "verify", str(tmp_path))
+    assert run.code == 3
+    assert run.err.startswith("FileNotFoundError: no manifest.jsonl in ")
+
+
+async def test_download_saves_one_resource(
+    api: list[str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """download saves into the current directory by default, keeps it next time, and says so."""
+    monkeypatch.chdir(tmp_path)
+    saved = await cli(capsys, "download", WS, "rec_demo_full", "thumbnail", *api)
+    assert saved.code == 0
+    assert saved.out.startswith("Saved thumbnail.jpg (7.1 KiB, sha256 ")
+    kept = await cli(capsys, "download", WS, "rec_demo_full", "thumbnail", "--json", *api)
+    (result,) = kept.json_lines()
+    assert result["skipped"] is True
+    assert result["path"] == "thumbnail.jpg"
+    assert len(result["sha256"]) == 64
+    target = str(tmp_path / "out" / "log.ndjson")
+    named = await cli(capsys, "download", WS, "rec_demo_full", "console-log", target, *api)
+    assert named.code == 0
+    assert (await anyio.Path(target).stat()).st_size > 0
+
+
+async def test_download_of_a_resource_not_captured_is_fatal(
+    api: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A resource that was not captured cannot be downloaded: exit 3 with the SDK's error."""
+    run = await cli(capsys, "download", WS, "rec_demo_no_video", "video", str(tmp_path), *api)
+    assert run.code == 3
+    assert run.err.startswith("ResourceUnavailableError: ")
+    assert [p async for p in anyio.Path(tmp_path).iterdir()] == []
+
+
+# --- reading the API ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected", "absent"),
+    [
+        (["me"], ["user.id: usr_default", "stats.recordings: 5"], []),
+        (
+            ["workspaces", "list", "--membership"],
+            ["ID", "ROLE", "ws_demo  Demo workspace  owner"],
+            [],
+        ),
+        (["workspaces", "get", WS], ["workspaceId: ws_demo", "workspaceName: Demo workspace"], []),
+        (["projects", "list", WS], ["prj_demo  Demo project"], []),
+        (["projects", "get", WS, "prj_demo"], ["projectId: prj_demo", "title: Demo project"], []),
+        (["recordings", "list", WS], ["rec_demo_full", "5.0 s", "Support ticket #4521"], []),
+        (
+            ["recordings", "list", WS, "--link-id", "lnk_demo_feedback"],
+            ["rec_demo_no_logs", "rec_demo_no_video"],
+            ["rec_demo_full"],
+        ),
+        (
+            ["recordings", "get", WS, "rec_demo_full"],
+            ["recordingDurationMs: 5000", "meta.customMeta.plan: pro", "meta.link.title: Support"],
+            [],
+        ),
+        (["links", "list", WS], ["lnk_demo_feedback", "Feedback", "yes", "intercom"], []),
+        (["links", "get", WS, "lnk_demo_support"], ["linkProviderType: intercom"], []),
+    ],
+)
+async def test_read_commands_print_tables_and_fields(
+    api: list[str],
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    expected: list[str],
+    absent: list[str],
+) -> None:
+    """Each read command prints a compact table or key: value lines and exits 0."""
+    run = await cli(capsys, *argv, *api)
+    assert run.code == 0, run.err
+    for text in expected:
+        assert text in run.out
+    for text in absent:
+        assert text not in run.out
+
+
+@pytest.mark.parametrize(
+    ("argv", "key", "count"),
+    [
+        (["me"], "user", 1),
+        (["workspaces", "list"], "workspaceId", 1),
+        (["workspaces", "get", WS], "workspaceName", 1),
+        (["projects", "list", WS], "projectId", 1),
+        (["projects", "get", WS, "prj_demo"], "title", 1),
+        (["recordings", "list", WS], "recordingDurationMs", 5),
+        (["recordings", "get", WS, "rec_demo_full"], "meta", 1),
+        (["links", "list", WS], "linkURL", 2),
+        (["links", "get", WS, "lnk_demo_support"], "linkURL", 1),
+    ],
+)
+async def test_read_commands_print_json_lines(
+    api: list[str], capsys: pytest.CaptureFixture[str], argv: list[str], key: str, count: int
+) -> None:
+    """With --json each object is one parseable line with the API's camelCase keys."""
+    run = await cli(capsys, *argv, "--json", *api)
+    assert run.code == 0, run.err
+    objects = run.json_lines()
+    assert len(objects) == count
+    assert all(key in obj for obj in objects)
+
+
+async def test_links_create_update_delete(
+    api: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """links create, update and delete change the link; a deleted link is gone (exit 3)."""
+    created = await cli(
+        capsys,
+        "links",
+        "create",
+        WS,
+        "--domain-id",
+        "dom_demo",
+        "--project-id",
+        "prj_demo",
+        "--reference",
+        "ticket-9",
+        "--reusable",
+        "--json",
+        *api,
+    )
+    assert created.code == 0, created.err
+    (link,) = created.json_lines()
+    assert link["linkReusable"] is True
+    assert link["linkProviderReference"] == "ticket-9"
+    link_id = link["linkId"]
+    update = ["--title", "Renamed", "--no-reusable", "--provider-type", "zendesk"]
+    update += ["--provider-id", "zd_1", "--provider-ref", "ref-1"]
+    updated = await cli(capsys, "links", "update", WS, link_id, *update, *api)
+    assert updated.code == 0, updated.err
+    for line in ("linkTitle: Renamed", "linkReusable: false", "linkProviderType: zendesk"):
+        assert line in updated.out
+    deleted = await cli(capsys, "links", "delete", WS, link_id, *api)
+    assert deleted.out == f"Deleted link {link_id} of {WS}\n"
+    gone = await cli(capsys, "links", "get", WS, link_id, *api)
+    assert gone.code == 3
+    assert gone.err.startswith("GoneError: ")
+
+
+async def test_recordings_delete(api: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """recordings delete soft-deletes a recording; getting it then is a GoneError."""
+    deleted = await cli(capsys, "recordings", "delete", WS, "rec_demo_small", "--json", *api)
+    assert deleted.json_lines() == [{"workspaceId": WS, "recordingId": "rec_demo_small"}]
+    gone = await cli(capsys, "recordings", "get", WS, "rec_demo_small", *api)
+    assert (gone.code, gone.err.split(":")[0]) == (3, "GoneError")
+
+
+@pytest.mark.parametrize("cls", MODEL_CLASSES)
+def test_json_output_reads_back_through_the_sdk_converter(cls: type[Any]) -> None:
+    """The CLI's JSON for every model is API-shaped: the SDK's converter reads it back whole."""
+
+    @given(any_model(cls))
+    def round_trip(model: Any) -> None:
+        assert structure(json.loads(json.dumps(to_json(model))), cls) == model
+
+    round_trip()
+
+
+def test_manifest_entries_serialize_like_the_manifest() -> None:
+    """Event JSON keys for manifest entries are the manifest's own keys."""
+    entry = ManifestEntry("ws", "rec", "video", "failed", error="AccessDenied")
+    assert to_json(entry) == {
+        "workspaceId": "ws",
+        "recordingId": "rec",
+        "kind": "video",
+        "status": "failed",
+        "path": None,
+        "size": None,
+        "sha256": None,
+        "contentType": None,
+        "time": None,
+        "error": "AccessDenied",
+    }
+
+
+# --- fake-server --------------------------------------------------------------------------
 
 
 async def test_fake_server_serves_until_interrupted() -> None:
     """fake-server prints a working base URL and key, and exits 0 on SIGINT."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "userplane_async", "fake-server"]
-    async with await anyio.open_process(command, env=env, stderr=None) as proc:
+    async with await anyio.open_process(command, env=_subprocess_env(), stderr=None) as proc:
         assert proc.stdout is not None
         output = ""
         with anyio.fail_after(20):
@@ -61,14 +680,3 @@ async def test_fake_server_serves_until_interrupted() -> None:
         proc.send_signal(signal.SIGINT)
         with anyio.fail_after(20):
             assert await proc.wait() == 0
-
-
-def test_busy_port_is_a_clean_fatal_error(capsys: pytest.CaptureFixture[str]) -> None:
-    """fake-server on a taken port prints ErrorType: message and exits 3, no traceback."""
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        assert main(["fake-server", "--port", str(taken.getsockname()[1])]) == 3
-    err = capsys.readouterr().err
-    assert err.startswith("OSError: ")
-    assert "Traceback" not in err

@@ -141,13 +141,17 @@ class _Run:
         if problem is not None:
             self._record_all(recording_id, self.kinds, ItemStatus.FAILED, "invalid_id")
             return
-        todo = []
+        todo, replace = [], set()
         for kind in self.kinds:
             previous = self.manifest.previous(recording_id, kind.value)
             if await self.manifest.is_complete(previous, verify=self.verify):
+                assert previous is not None  # noqa: S101 - is_complete says so
                 self._count(ItemStatus.SKIPPED)  # complete already: no call, no new line
-            else:
-                todo.append(kind)
+                self.emit(DownloadFinished(attrs.evolve(previous, status=ItemStatus.SKIPPED)))
+                continue
+            todo.append(kind)
+            if previous is not None and previous.status in ItemStatus.ON_DISK:
+                replace.add(kind)  # the file no longer matches what was saved: fetch it anew
         if not todo:
             return
         directory = self.root / self.workspace_id / recording_id
@@ -160,9 +164,11 @@ class _Run:
             self._record_all(recording_id, todo, *self._failure(exc))
             return
         for kind in todo:
-            await self._download(recording_id, kind, directory)
+            await self._download(recording_id, kind, directory, overwrite=kind in replace)
 
-    async def _download(self, recording_id: str, kind: ResourceKind, directory: Path) -> None:
+    async def _download(
+        self, recording_id: str, kind: ResourceKind, directory: Path, *, overwrite: bool
+    ) -> None:
         if self.out_of_budget:
             self._record(recording_id, kind, ItemStatus.DEFERRED)
             return
@@ -173,6 +179,7 @@ class _Run:
                 recording_id,
                 kind,
                 f"{directory}{os.sep}",
+                overwrite=overwrite,
                 progress=lambda done, total: self.emit(
                     DownloadProgress(recording_id, kind.value, done, total)
                 ),

@@ -71,7 +71,7 @@ class Manifest:
         """Whether the manifest and the file agree the item is done (``verify``: re-hash)."""
         if entry is None:
             return False
-        if entry.status != ItemStatus.DOWNLOADED and entry.status != ItemStatus.SKIPPED:
+        if entry.status not in ItemStatus.ON_DISK:
             return entry.status in ItemStatus.FINAL  # nothing on disk to agree with
         path = self.root / (entry.path or "")
         try:
@@ -113,7 +113,7 @@ async def verify_archive(dest: str | os.PathLike[str]) -> VerifyReport:
     entries = await anyio.to_thread.run_sync(latest_entries, root)
     missing, mismatched, checked = [], [], 0
     for entry in entries.values():
-        if entry.status not in (ItemStatus.DOWNLOADED, ItemStatus.SKIPPED) or not entry.path:
+        if entry.status not in ItemStatus.ON_DISK or not entry.path:
             continue
         checked += 1
         path = root / entry.path

@@ -30,6 +30,7 @@ class ItemStatus:
     FAILED = "failed"  # anything else; ``error`` says what
     DEFERRED = "deferred"  # the API budget ran out first; a re-run takes it up
 
+    ON_DISK = frozenset({DOWNLOADED, SKIPPED})
     COMPLETE = frozenset({DOWNLOADED, SKIPPED, UNAVAILABLE})
     FINAL = frozenset({DOWNLOADED, SKIPPED, UNAVAILABLE, NOT_FOUND, GONE})
 

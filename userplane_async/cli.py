@@ -1,123 +1,99 @@
 """``userplane-async``: a thin command line over the public API.
 
-Exit codes: 0 all done, 1 some items failed, 2 usage error, 3 fatal (auth, nothing done).
-Errors print as ``ErrorType: message``; never a traceback, never a secret.
+Exit codes: 0 all done, 1 some items failed (or the run was interrupted), 2 usage error,
+3 fatal (auth or another error before anything was done). Errors print as
+``ErrorType: message`` on stderr; never a traceback, never a secret. The commands live in
+``userplane_async._cli``; this module is the one place that turns errors into exit codes.
 """
 
 from __future__ import annotations
 
 import argparse
-import signal
+import logging
+import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import TextIO
 
 import anyio
 
-from . import AsyncUserplane, Recording, RecordingResource, ResourceKind, UserplaneError
-from .testing import FakeUserplane
+from . import UserplaneError
+from ._cli._client import open_client
+from ._cli._options import parse_args
+from ._cli._output import Output
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
 
-Command = Callable[[argparse.Namespace], Awaitable[int]]
+_LEVELS = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}
 
 
-def _size(size: int | None) -> str:
-    if size is None:
-        return "?"
-    if size < 1024:
-        return f"{size} B"
-    value = size / 1024
-    for unit in ("KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (progress bars redirect it)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
 
 
-def _availability(resource: RecordingResource) -> str:
-    if resource.available:
-        return _size(resource.size)
-    return "not captured" if resource.capture_enabled is False else "unavailable"
+@contextmanager
+def _logging(verbosity: int) -> Iterator[None]:
+    """Log the ``userplane_async`` logger to stderr at the level ``-v``/``-q`` chose."""
+    logger = logging.getLogger("userplane_async")
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    previous = logger.level
+    logger.setLevel(_LEVELS.get(verbosity, logging.DEBUG))
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
-def _recording_row(recording: Recording, resources: Sequence[RecordingResource]) -> list[str]:
-    duration = (recording.recording_duration_ms or 0) / 1000
-    status = recording.meta.status if recording.meta else None
-    cells = [f"{r.kind}: {_availability(r)}" for r in resources]
-    return [recording.recording_id, f"{duration:.1f} s", status or "-", ", ".join(cells)]
+async def _run(args: argparse.Namespace, out: Output) -> int:
+    if not args.needs_client:
+        code: int = await args.run(args, out)
+        return code
+    async with open_client(args) as client:
+        code = await args.run(client, args, out)
+        return code
 
 
-def _print_table(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))] if rows else []
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        )
-
-
-async def _list_recordings(client: AsyncUserplane, workspace_id: str) -> int:
-    workspace = await client.workspaces.get(workspace_id)
-    print(f"Workspace {workspace.workspace_id} ({workspace.workspace_name or 'unnamed'})")
-    rows = []
-    async for recording in client.recordings.list(workspace_id):
-        resources = [
-            await client.recordings.resource(workspace_id, recording.recording_id, kind)
-            for kind in ResourceKind
-        ]
-        rows.append(_recording_row(recording, resources))
-    _print_table(rows)
-    print(f"{len(rows)} recordings, {client.api_calls} API calls")
-    return EXIT_OK
-
-
-async def _demo(args: argparse.Namespace) -> int:
-    """List the built-in fake's demo workspace: no account needed."""
-    async with FakeUserplane() as fake:
-        workspace_id = fake.seed_demo()
-        print(f"Started a fake Userplane at {fake.base_url}")
-        async with AsyncUserplane(fake.api_key, base_url=fake.base_url) as client:
-            return await _list_recordings(client, workspace_id)
-
-
-async def _fake_server(args: argparse.Namespace) -> int:
-    """Run the fake Userplane, seeded with the demo workspace, until SIGINT or SIGTERM."""
-    async with FakeUserplane(port=args.port) as fake:
-        workspace_id = fake.seed_demo()
-        print("Fake Userplane is running; point the SDK at it with:")
-        print(f"  USERPLANE_BASE_URL={fake.base_url}")
-        print(f"  USERPLANE_API_KEY={fake.api_key}")
-        print(f"Demo workspace: {workspace_id}. Press Ctrl+C to stop.", flush=True)
-        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            async for _ in signals:
-                break
-    print("Stopped.")
-    return EXIT_OK
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="userplane-async", description="Work with Userplane recordings from the shell."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = commands.add_parser("demo", help="list a built-in fake workspace (no account needed)")
-    demo.set_defaults(run=_demo)
-    fake = commands.add_parser("fake-server", help="run the fake Userplane for local testing")
-    fake.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
-    fake.set_defaults(run=_fake_server)
-    return parser
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush does not fail again."""
+    with suppress(OSError, ValueError):  # not a file (captured, say): nothing to do
+        stdout = sys.stdout.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout)
+        os.close(devnull)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code."""
-    args = _parser().parse_args(argv)
-    run: Command = args.run
-    try:
-        return anyio.run(run, args)
-    except KeyboardInterrupt:
-        return EXIT_FAILED
-    except (UserplaneError, OSError) as exc:
-        print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FATAL
+    """Run the command line and return its exit code (usage errors raise ``SystemExit(2)``)."""
+    args = parse_args(argv)
+    verbosity = -1 if args.quiet else args.verbose
+    out = Output(json_lines=args.json, verbosity=verbosity)
+    with _logging(verbosity):
+        try:
+            return anyio.run(_run, args, out)
+        except BrokenPipeError:  # the reader went away (``| head``): stop, quietly
+            _discard_stdout()
+            return EXIT_FAILED
+        except KeyboardInterrupt:
+            out.error("Interrupted.")
+            return EXIT_FAILED
+        except (UserplaneError, OSError) as exc:
+            out.error(f"{type(exc).__name__}: {exc}")
+            return EXIT_FATAL
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,8 +83,9 @@ class _Run:
         self.counts: dict[str, int] = {}
         self.failures: list[ManifestEntry] = []
         self.bytes = 0
-        self._seen: set[str] = set()
-        self._folded: set[str] = set()  # IDs case-folded: no two may share a directory
+        # Every ID queued, by its case-folded form: each recording is archived once, and no two
+        # IDs that differ only in case may share a directory (case-insensitive file systems).
+        self._ids: dict[str, str] = {}
 
     def emit(self, event: ArchiveEvent) -> None:
         if self._on_event is not None:
@@ -119,9 +119,12 @@ class _Run:
         self, send: MemoryObjectSendStream[_Queued], recording_id: object, listed: Any
     ) -> None:
         recording_id = recording_id if isinstance(recording_id, str) else ""  # "": invalid
-        if recording_id in self._seen:
+        folded = recording_id.casefold()
+        first = self._ids.get(folded)
+        if first == recording_id:
             return  # page-based listing may repeat items; each recording is archived once
-        self._seen.add(recording_id)
+        if first is None:
+            self._ids[folded] = recording_id
         self.emit(RecordingQueued(recording_id))
         await send.send(_Queued(recording_id, listed))
 
@@ -212,11 +215,8 @@ class _Run:
 
     def _id_problem(self, recording_id: str) -> str | None:
         problem = unsafe_name_reason(recording_id)
-        if problem is None:
-            folded = recording_id.casefold()
-            if folded in self._folded:
-                return "the ID differs only in case from another one"
-            self._folded.add(folded)
+        if problem is None and self._ids[recording_id.casefold()] != recording_id:
+            return "the ID differs only in case from another one"
         return problem
 
     # --- recording outcomes ------------------------------------------------------------------
@@ -293,7 +293,7 @@ async def archive(
         raise InvalidIDError("the workspace ID cannot be a directory name in the archive")
     chosen = tuple(dict.fromkeys(resource_kind(k) for k in (kinds or list(ResourceKind))))
     root = Path(dest)
-    started, calls = time.monotonic(), client.api_calls
+    started, calls = client.clock.monotonic(), client.api_calls
     manifest = await Manifest.open(root)
     run = _Run(client, workspace_id, root, chosen, manifest, on_event, verify)
     run.emit(ArchiveStarted(workspace_id, root, tuple(k.value for k in chosen)))
@@ -315,7 +315,7 @@ async def archive(
         bytes=run.bytes,
         items=tuple(run.failures),
         api_calls=client.api_calls - calls,
-        elapsed=time.monotonic() - started,
+        elapsed=client.clock.monotonic() - started,
         interrupted=run.interrupted,
     )
     run.emit(ArchiveFinished(report))

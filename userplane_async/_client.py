@@ -85,6 +85,7 @@ class AsyncUserplane:
         if max_retries is not None:
             retry = attrs.evolve(retry, attempts=max_retries + 1)
         self.concurrency = _positive_int(concurrency, "concurrency")
+        self.clock = clock
         self.rate_limit = rate_limit
         self.retry = retry
         timeout = Timeout.of(timeout)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._errors import (
     BUDGET_SPENT,
+    AuthenticationError,
     GoneError,
     InvalidIDError,
     NotFoundError,
@@ -77,15 +79,16 @@ class _Run:
         self.manifest = manifest
         self._on_event = on_event
         self.verify = verify
-        self.out_of_budget = False
+        self.stopped_by: UserplaneError | None = None  # the budget ran out, or the key failed
+        self.fatal: UserplaneError | None = None  # raised if nothing could be done at all
         self.interrupted: str | None = None
-        self.listing_error: UserplaneError | None = None
         self.counts: dict[str, int] = {}
         self.failures: list[ManifestEntry] = []
         self.bytes = 0
-        # Every ID queued, by its case-folded form: each recording is archived once, and no two
-        # IDs that differ only in case may share a directory (case-insensitive file systems).
-        self._ids: dict[str, str] = {}
+        self._queued: set[str] = set()  # each recording is archived once per run
+        # The first ID of each case-folded form, in this run or an earlier one: no two IDs
+        # that differ only in case may share a directory (case-insensitive file systems).
+        self._ids = {rec.casefold(): rec for rec in reversed(manifest.recording_ids())}
 
     def emit(self, event: ArchiveEvent) -> None:
         if self._on_event is not None:
@@ -105,26 +108,24 @@ class _Run:
                 async for item in self.client.recordings._list_raw(self.workspace_id):
                     listed = item if isinstance(item.get("meta"), dict) else None
                     await self._queue(send, item.get("recordingId"), listed)
-                    if self.out_of_budget:
-                        self.interrupted = "the API budget ran out; a re-run continues"
-                        return
+                    if self.stopped_by is not None:
+                        return  # what is not listed yet waits for the next run
             except UserplaneError as exc:
                 # Stop listing; the workers finish what was queued. Nothing done: raised later.
                 if isinstance(exc, RateLimitError) and self._out_of_budget(exc):
-                    self.out_of_budget = True
-                self.interrupted = f"listing stopped: {type(exc).__name__}: {exc}"
-                self.listing_error = exc
+                    self._stop(exc, "the API budget ran out while listing; a re-run continues")
+                else:
+                    self.fatal = exc
+                    self.interrupted = f"listing stopped: {type(exc).__name__}: {exc}"
 
     async def _queue(
         self, send: MemoryObjectSendStream[_Queued], recording_id: object, listed: Any
     ) -> None:
         recording_id = recording_id if isinstance(recording_id, str) else ""  # "": invalid
-        folded = recording_id.casefold()
-        first = self._ids.get(folded)
-        if first == recording_id:
-            return  # page-based listing may repeat items; each recording is archived once
-        if first is None:
-            self._ids[folded] = recording_id
+        if recording_id in self._queued:
+            return  # page-based listing may repeat items
+        self._queued.add(recording_id)
+        self._ids.setdefault(recording_id.casefold(), recording_id)
         self.emit(RecordingQueued(recording_id))
         await send.send(_Queued(recording_id, listed))
 
@@ -133,8 +134,8 @@ class _Run:
     async def work(self, receive: MemoryObjectReceiveStream[_Queued]) -> None:
         async with receive:
             async for queued in receive:
-                if self.out_of_budget:
-                    self._record_all(queued.recording_id, self.kinds, ItemStatus.DEFERRED)
+                if self.stopped_by is not None:
+                    self._record_all(queued.recording_id, self.kinds, *self._deferred())
                 else:
                     await self._archive(queued)
 
@@ -166,15 +167,18 @@ class _Run:
         except UserplaneError as exc:
             self._record_all(recording_id, todo, *self._failure(exc))
             return
-        for kind in todo:
-            await self._download(recording_id, kind, directory, overwrite=kind in replace)
+        for number, kind in enumerate(todo):
+            entry = await self._download(recording_id, kind, directory, kind in replace)
+            if entry.status in (ItemStatus.NOT_FOUND, ItemStatus.GONE):  # so for every kind
+                self._record_all(recording_id, todo[number + 1 :], entry.status, entry.error)
+                return
 
     async def _download(
-        self, recording_id: str, kind: ResourceKind, directory: Path, *, overwrite: bool
-    ) -> None:
-        if self.out_of_budget:
-            self._record(recording_id, kind, ItemStatus.DEFERRED)
-            return
+        self, recording_id: str, kind: ResourceKind, directory: Path, overwrite: bool
+    ) -> ManifestEntry:
+        """Download one item and record its outcome."""
+        if self.stopped_by is not None:
+            return self._record(recording_id, kind, *self._deferred())
         self.emit(DownloadStarted(recording_id, kind.value))
         try:
             result = await self.client.recordings.download(
@@ -191,22 +195,32 @@ class _Run:
                 ),
             )
         except ResourceUnavailableError:
-            self._record(recording_id, kind, ItemStatus.UNAVAILABLE)
+            return self._record(recording_id, kind, ItemStatus.UNAVAILABLE)
         except UserplaneError as exc:
-            self._record(recording_id, kind, *self._failure(exc))
-        else:
-            self._record_result(recording_id, kind, result)
+            return self._record(recording_id, kind, *self._failure(exc))
+        return self._record_result(recording_id, kind, result)
 
     def _failure(self, exc: UserplaneError) -> tuple[str, str | None]:
-        """The status and error code an error leaves an item in; budget errors stop the run."""
+        """The status and error code an error leaves an item in; some errors stop the run."""
         if isinstance(exc, RateLimitError) and self._out_of_budget(exc):
-            self.out_of_budget = True
-            return ItemStatus.DEFERRED, exc.code
+            self._stop(exc, "the API budget ran out; a re-run continues")
+            return self._deferred()
+        if isinstance(exc, AuthenticationError) or getattr(exc, "code", None) == "API_KEY_DISABLED":
+            self._stop(exc, f"the API key was refused: {exc}")
+            self.fatal = self.fatal or exc
         if isinstance(exc, NotFoundError):
             return ItemStatus.NOT_FOUND, exc.code
         if isinstance(exc, GoneError):
             return ItemStatus.GONE, exc.code
         return ItemStatus.FAILED, getattr(exc, "code", None) or type(exc).__name__
+
+    def _stop(self, exc: UserplaneError, why: str) -> None:
+        """Take no new work: what is left is deferred to the next run."""
+        if self.stopped_by is None:
+            self.stopped_by, self.interrupted = exc, why
+
+    def _deferred(self) -> tuple[str, str | None]:
+        return ItemStatus.DEFERRED, getattr(self.stopped_by, "code", None)
 
     def _out_of_budget(self, exc: RateLimitError) -> bool:
         """The daily budget, not a passing 429 storm: waiting would take longer than allowed."""
@@ -221,9 +235,11 @@ class _Run:
 
     # --- recording outcomes ------------------------------------------------------------------
 
-    def _record_result(self, recording_id: str, kind: ResourceKind, result: DownloadResult) -> None:
+    def _record_result(
+        self, recording_id: str, kind: ResourceKind, result: DownloadResult
+    ) -> ManifestEntry:
         self.bytes += 0 if result.skipped else result.size
-        self._record(
+        return self._record(
             recording_id,
             kind,
             ItemStatus.SKIPPED if result.skipped else ItemStatus.DOWNLOADED,
@@ -250,13 +266,15 @@ class _Run:
         status: str,
         error: str | None = None,
         **found: Any,
-    ) -> None:
+    ) -> ManifestEntry:
+        """Write the item's manifest line, count it and tell ``on_event``."""
         entry = ManifestEntry(
             workspace_id=self.workspace_id,
             recording_id=recording_id,
             kind=kind.value,
             status=status,
             error=error,
+            time=_now(),
             **found,
         )
         self.manifest.append(entry)
@@ -266,9 +284,14 @@ class _Run:
         else:
             self.failures.append(entry)
             self.emit(ItemFailed(entry))
+        return entry
 
     def _count(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 async def _save_metadata(directory: Path, metadata: Any) -> None:
@@ -306,8 +329,8 @@ async def archive(
                     tasks.start_soon(run.work, receive.clone())
     finally:
         await manifest.aclose()
-    if run.listing_error is not None and not run.counts:
-        raise run.listing_error  # nothing was done: the error is the whole story
+    if run.fatal is not None and not any(run.counts.get(s) for s in ItemStatus.COMPLETE):
+        raise run.fatal  # nothing could be done: the error is the whole story
     report = ArchiveReport(
         workspace_id=workspace_id,
         dest=root,

@@ -104,6 +104,7 @@ class _Download(Fetch):
     ) -> None:
         super().__init__(storage, resolve, recording_id, kind, on_retry)
         self._progress = progress
+        self._reported: tuple[int, int | None] | None = None
         self._total: int | None = None
 
     async def save(self, dest: str | os.PathLike[str], *, overwrite: bool) -> DownloadResult:
@@ -132,7 +133,8 @@ class _Download(Fetch):
         )
 
     def report(self, done: int, total: int | None) -> None:
-        if self._progress is not None:
+        if self._progress is not None and (done, total) != self._reported:
+            self._reported = (done, total)
             self._progress(done, total)
 
     def landed(self, done: int) -> None:

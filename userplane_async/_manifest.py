@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import anyio
 import attrs
 
-from ._convert import structure, unstructure
-from ._errors import ResponseFormatError
+from ._convert import json_key, structure
+from ._errors import DestinationError, ResponseFormatError
 from ._results import ItemStatus, ManifestEntry, VerifyReport
 from ._sinks import hash_file
 
@@ -55,13 +54,28 @@ class Manifest:
 
     @classmethod
     async def open(cls, root: Path) -> Manifest:
-        def load() -> Manifest:
-            root.mkdir(parents=True, exist_ok=True)
-            done = {k: e for k, e in latest_entries(root).items() if e.status in ItemStatus.FINAL}
-            fd = os.open(root / MANIFEST, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            return cls(root, fd, done)
+        """Open (or create) ``root``'s manifest for appending, after reading what it says."""
+        try:
+            return await anyio.to_thread.run_sync(cls._open, root)
+        except OSError as exc:
+            message = f"cannot use {root} as an archive: {exc.strerror or type(exc).__name__}"
+            raise DestinationError(message, errno=exc.errno) from None
 
-        return await anyio.to_thread.run_sync(load)
+    @classmethod
+    def _open(cls, root: Path) -> Manifest:
+        root.mkdir(parents=True, exist_ok=True)
+        done = {k: e for k, e in latest_entries(root).items() if e.status in ItemStatus.FINAL}
+        # O_NOFOLLOW: a manifest.jsonl that is a symlink could point anywhere outside DEST.
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(root / MANIFEST, flags, 0o644)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.write(fd, b"\n")  # a line torn by a crash must not swallow the next one
+        return cls(root, fd, done)
+
+    def recording_ids(self) -> list[str]:
+        """Recordings an earlier run recorded an outcome for, oldest first."""
+        return list(dict.fromkeys(recording_id for recording_id, _ in self._done))
 
     def previous(self, recording_id: str, kind: str) -> ManifestEntry | None:
         """The final outcome an earlier run recorded for this item, if any."""
@@ -84,8 +98,8 @@ class Manifest:
 
     def append(self, entry: ManifestEntry) -> None:
         """Record one outcome (a single small append: no thread hop needed)."""
-        stamped = entry if entry.time else _stamped(entry)
-        line = json.dumps(unstructure(stamped), separators=(",", ":")) + "\n"
+        fields = {json_key(f): getattr(entry, f.name) for f in attrs.fields(ManifestEntry)}
+        line = json.dumps(fields, separators=(",", ":")) + "\n"  # every field, nulls too
         os.write(self._fd, line.encode())
 
     async def aclose(self) -> None:
@@ -93,11 +107,6 @@ class Manifest:
         if fd >= 0:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_sync_and_close, fd)
-
-
-def _stamped(entry: ManifestEntry) -> ManifestEntry:
-    now = datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    return attrs.evolve(entry, time=now)
 
 
 def _sync_and_close(fd: int) -> None:

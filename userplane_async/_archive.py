@@ -22,6 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._errors import (
     BUDGET_SPENT,
     AuthenticationError,
+    DestinationError,
     GoneError,
     InvalidIDError,
     NotFoundError,
@@ -81,6 +82,7 @@ class _Run:
         self.verify = verify
         self.stopped_by: UserplaneError | None = None  # the budget ran out, or the key failed
         self.fatal: UserplaneError | None = None  # raised if nothing could be done at all
+        self.broken_manifest: DestinationError | None = None  # raised in any case
         self.interrupted: str | None = None
         self.counts: dict[str, int] = {}
         self.failures: list[ManifestEntry] = []
@@ -134,10 +136,7 @@ class _Run:
     async def work(self, receive: MemoryObjectReceiveStream[_Queued]) -> None:
         async with receive:
             async for queued in receive:
-                if self.stopped_by is not None:
-                    self._record_all(queued.recording_id, self.kinds, *self._deferred())
-                else:
-                    await self._archive(queued)
+                await self._archive(queued)
 
     async def _archive(self, queued: _Queued) -> None:
         recording_id = queued.recording_id
@@ -157,6 +156,9 @@ class _Run:
             if previous is not None and previous.status in ItemStatus.ON_DISK:
                 replace.add(kind)  # the file no longer matches what was saved: fetch it anew
         if not todo:
+            return
+        if self.stopped_by is not None:  # only what is still to do waits for the next run
+            self._record_all(recording_id, todo, *self._deferred())
             return
         directory = self.root / self.workspace_id / recording_id
         try:
@@ -277,7 +279,11 @@ class _Run:
             time=_now(),
             **found,
         )
-        self.manifest.append(entry)
+        try:
+            self.manifest.append(entry)
+        except DestinationError as exc:  # without its manifest the run cannot go on
+            self._stop(exc, f"the manifest cannot be written: {exc}")
+            self.broken_manifest = exc
         self._count(status)
         if status in ItemStatus.COMPLETE:
             self.emit(DownloadFinished(entry))
@@ -295,7 +301,11 @@ def _now() -> str:
 
 
 async def _save_metadata(directory: Path, metadata: Any) -> None:
-    await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
+    try:
+        await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        message = f"cannot create the recording's directory: {exc.strerror}"
+        raise DestinationError(message, errno=exc.errno) from None
     data = json.dumps(metadata, indent=2, sort_keys=True).encode() + b"\n"
     await write_atomically(directory / "recording.json", data)
 
@@ -317,7 +327,7 @@ async def archive(
     chosen = tuple(dict.fromkeys(resource_kind(k) for k in (kinds or list(ResourceKind))))
     root = Path(dest)
     started, calls = client.clock.monotonic(), client.api_calls
-    manifest = await Manifest.open(root)
+    manifest = await Manifest.open(root, workspace_id)
     run = _Run(client, workspace_id, root, chosen, manifest, on_event, verify)
     run.emit(ArchiveStarted(workspace_id, root, tuple(k.value for k in chosen)))
     try:
@@ -329,6 +339,8 @@ async def archive(
                     tasks.start_soon(run.work, receive.clone())
     finally:
         await manifest.aclose()
+    if run.broken_manifest is not None:
+        raise run.broken_manifest
     if run.fatal is not None and not any(run.counts.get(s) for s in ItemStatus.COMPLETE):
         raise run.fatal  # nothing could be done: the error is the whole story
     report = ArchiveReport(

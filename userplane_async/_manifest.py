@@ -39,9 +39,9 @@ def read_entries(root: Path) -> Iterator[ManifestEntry]:
                 continue  # a line torn by a crash, or not ours
 
 
-def latest_entries(root: Path) -> dict[Key, ManifestEntry]:
-    """The last word of the manifest on each (recording, kind)."""
-    return {(e.recording_id, e.kind): e for e in read_entries(root)}
+def latest_entries(root: Path) -> dict[tuple[str, str, str], ManifestEntry]:
+    """The last word of the manifest on each (workspace, recording, kind)."""
+    return {(e.workspace_id, e.recording_id, e.kind): e for e in read_entries(root)}
 
 
 class Manifest:
@@ -53,18 +53,23 @@ class Manifest:
         self._done = done
 
     @classmethod
-    async def open(cls, root: Path) -> Manifest:
-        """Open (or create) ``root``'s manifest for appending, after reading what it says."""
+    async def open(cls, root: Path, workspace_id: str) -> Manifest:
+        """Open (or create) ``root``'s manifest for appending, after reading what it says
+        about ``workspace_id`` (one archive may hold several workspaces)."""
         try:
-            return await anyio.to_thread.run_sync(cls._open, root)
+            return await anyio.to_thread.run_sync(cls._open, root, workspace_id)
         except OSError as exc:
             message = f"cannot use {root} as an archive: {exc.strerror or type(exc).__name__}"
             raise DestinationError(message, errno=exc.errno) from None
 
     @classmethod
-    def _open(cls, root: Path) -> Manifest:
+    def _open(cls, root: Path, workspace_id: str) -> Manifest:
         root.mkdir(parents=True, exist_ok=True)
-        done = {k: e for k, e in latest_entries(root).items() if e.status in ItemStatus.FINAL}
+        done = {
+            (e.recording_id, e.kind): e
+            for e in latest_entries(root).values()
+            if e.workspace_id == workspace_id and e.status in ItemStatus.FINAL
+        }
         # O_NOFOLLOW: a manifest.jsonl that is a symlink could point anywhere outside DEST.
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(root / MANIFEST, flags, 0o644)
@@ -94,13 +99,19 @@ class Manifest:
             return False
         if info.st_size != entry.size:
             return False
-        return not verify or await hash_file(path) == entry.sha256
+        try:
+            return not verify or await hash_file(path) == entry.sha256
+        except OSError:
+            return False  # unreadable: fetch it anew
 
     def append(self, entry: ManifestEntry) -> None:
         """Record one outcome (a single small append: no thread hop needed)."""
         fields = {json_key(f): getattr(entry, f.name) for f in attrs.fields(ManifestEntry)}
         line = json.dumps(fields, separators=(",", ":")) + "\n"  # every field, nulls too
-        os.write(self._fd, line.encode())
+        try:
+            os.write(self._fd, line.encode())
+        except OSError as exc:
+            raise DestinationError(f"cannot append to the manifest: {exc.strerror}") from None
 
     async def aclose(self) -> None:
         fd, self._fd = self._fd, -1

@@ -8,7 +8,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from userplane_async import AsyncUserplane, RateLimit
+from userplane_async import AsyncUserplane, RateLimit, verify_archive
 from userplane_async.testing import FakeResource, FakeUserplane
 
 pytestmark = pytest.mark.anyio
@@ -70,3 +70,24 @@ async def test_two_workspaces_share_one_archive(
     second = await client.archive("ws_c", tmp_path, kinds=["video"])
     assert (first.counts, second.counts) == ({"downloaded": 1}, {"downloaded": 1})
     assert (tmp_path / "ws_c" / "rec1" / "video.webm").read_bytes() == b"c"
+
+
+async def test_manifest_paths_outside_the_archive_are_not_followed(tmp_path: Path) -> None:
+    """verify_archive never hashes a file a manifest line places outside DEST."""
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not part of the archive")
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    line = {
+        "workspaceId": "ws",
+        "recordingId": "r",
+        "kind": "video",
+        "status": "downloaded",
+        "path": str(outside),
+        "size": 23,
+        "sha256": "0" * 64,
+    }
+    (dest / "manifest.jsonl").write_text(json.dumps(line) + "\n")
+    report = await verify_archive(dest)
+    assert [entry.path for entry in report.missing] == [str(outside)]
+    assert report.mismatched == ()

@@ -92,7 +92,9 @@ class Manifest:
             return False
         if entry.status not in ItemStatus.ON_DISK:
             return entry.status in ItemStatus.FINAL  # nothing on disk to agree with
-        path = self.root / (entry.path or "")
+        path = _inside(self.root, entry.path)
+        if path is None:
+            return False
         try:
             info = await anyio.Path(path).lstat()
         except OSError:
@@ -120,6 +122,13 @@ class Manifest:
                 await anyio.to_thread.run_sync(_sync_and_close, fd)
 
 
+def _inside(root: Path, relative: str | None) -> Path | None:
+    """``root / relative`` if that stays inside ``root``: a manifest line is not trusted."""
+    if not relative or Path(relative).is_absolute() or ".." in Path(relative).parts:
+        return None
+    return root / relative
+
+
 def _sync_and_close(fd: int) -> None:
     try:
         os.fsync(fd)
@@ -136,8 +145,8 @@ async def verify_archive(dest: str | os.PathLike[str]) -> VerifyReport:
         if entry.status not in ItemStatus.ON_DISK or not entry.path:
             continue
         checked += 1
-        path = root / entry.path
-        if not await anyio.Path(path).is_file():
+        path = _inside(root, entry.path)
+        if path is None or not await anyio.Path(path).is_file():
             missing.append(entry)
         elif await hash_file(path) != entry.sha256:
             mismatched.append(entry)

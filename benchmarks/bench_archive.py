@@ -36,18 +36,18 @@ import math
 import os
 import select
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from processes import Usage, run_measured, stop, tail
 
 HERE = Path(__file__).resolve().parent
 SERVER = HERE / "archive_server.py"
@@ -98,70 +98,7 @@ class Settings:
         return float(max(1, min(MAX_FACTOR, round(wanted))))
 
 
-@dataclass(frozen=True)
-class Usage:
-    """What a finished client process used, from ``os.wait4``."""
-
-    max_rss_kib: int
-    cpu_seconds: float  # user + system, start-up included
-
-
 # --- processes -------------------------------------------------------------------------------
-
-
-# Linux carries a process's peak RSS across exec, and a child forked from this (large) process
-# starts with ours: so the client is spawned and reaped by this tiny launcher (about 9 MiB),
-# which writes the client's exit code, ru_maxrss (KiB) and CPU seconds to the file named first.
-LAUNCHER = """
-import os, sys
-pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as out:
-    cpu = usage.ru_utime + usage.ru_stime
-    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {cpu}")
-"""
-
-
-def _tail(file: IO[bytes]) -> str:
-    file.seek(0)
-    return file.read().decode(errors="replace")[-2000:]
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Kill ``process`` and everything in its session (a launcher's child too)."""
-    with suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-def run_client(argv: Sequence[str], env: dict[str, str], timeout: float) -> tuple[str, Usage]:
-    """Run the client to the end under the launcher: its standard output and what it used."""
-    with tempfile.TemporaryDirectory() as scratch, open(Path(scratch) / "out", "w+b") as out:
-        usage = Path(scratch) / "usage"
-        launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(usage), *argv]
-        with open(Path(scratch) / "err", "w+b") as err:
-            process = subprocess.Popen(
-                launcher,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=env,
-                start_new_session=True,
-            )
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                _stop(process)
-                raise TimeoutError(
-                    f"the archive client did not finish in {timeout:.0f} s"
-                ) from None
-            except BaseException:  # Ctrl-C: no client outlives the benchmark
-                _stop(process)
-                raise
-            code, max_rss_kib, cpu = usage.read_text().split()
-            if code != "0" or process.returncode != 0:
-                raise RuntimeError(f"the archive client exited with {code}:\n{_tail(err)}")
-        return _tail(out), Usage(int(max_rss_kib), float(cpu))
 
 
 class Server:
@@ -174,7 +111,7 @@ class Server:
         ready, _, _ = select.select([process.stdout], [], [], SERVER_TIMEOUT)
         line = process.stdout.readline() if ready else b""
         if not line:
-            raise RuntimeError(f"the fake server did not start:\n{_tail(err)}")
+            raise RuntimeError(f"the fake server did not start:\n{tail(err)}")
         self.info: dict[str, Any] = json.loads(line)
 
     def cpu_seconds(self) -> float:
@@ -191,11 +128,11 @@ class Server:
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            _stop(process)
+            stop(process)
             raise TimeoutError("the fake server did not stop") from None
         line = process.stdout.read().strip()  # one short line: it fits in the pipe
         if process.returncode != 0 or not line:
-            raise RuntimeError(f"the fake server failed:\n{_tail(self._err)}")
+            raise RuntimeError(f"the fake server failed:\n{tail(self._err)}")
         summary: dict[str, Any] = json.loads(line)
         return summary
 
@@ -222,7 +159,7 @@ def fake_server(*options: str) -> Iterator[Server]:
                 try:
                     process.wait(timeout=10)
                 except subprocess.TimeoutExpired:
-                    _stop(process)
+                    stop(process)
             for pipe in (process.stdin, process.stdout):
                 if pipe is not None:
                     pipe.close()
@@ -296,7 +233,7 @@ def run_budget(settings: Settings) -> str:
             timeout = 3 * settings.floor_seconds(settings.calls_needed()) / factor + 60
             argv = [sys.executable, str(CLIENT), server.info["workspace_id"], str(root), *scaled]
             server_cpu = server.cpu_seconds()  # start-up and seeding excluded
-            out, usage = run_client(argv, client_env(server), timeout)
+            out, usage = run_measured(argv, client_env(server), timeout, "the archive client")
             server_cpu = server.cpu_seconds() - server_cpu
             seen = {**server.finish(), "cpu": server_cpu}
         result: dict[str, Any] = json.loads(out)
@@ -374,7 +311,9 @@ def run_memory(settings: Settings) -> str:
                 *("--rate", "0", "--kinds", ",".join(MEMORY_KINDS)),
             ]
             server_cpu = server.cpu_seconds()  # start-up and seeding excluded
-            out, usage = run_client(argv, client_env(server), MEMORY_TIMEOUT)
+            out, usage = run_measured(
+                argv, client_env(server), MEMORY_TIMEOUT, "the archive client"
+            )
             server_cpu = server.cpu_seconds() - server_cpu
             seen = {**server.finish(), "cpu": server_cpu}
         result: dict[str, Any] = json.loads(out)

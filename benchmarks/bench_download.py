@@ -25,7 +25,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,9 +34,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import pytest
+from processes import Usage, run_measured, tail
 
 from userplane_async import AsyncUserplane, RateLimit
 
@@ -73,14 +72,6 @@ class Server:
     pid: int = 0
 
 
-@dataclass(frozen=True)
-class Usage:
-    """What a finished client process used, from ``os.wait4``."""
-
-    max_rss_kib: int
-    cpu_seconds: float  # user + system
-
-
 @dataclass
 class Runs:
     """What one client did over all runs: MiB/s and CPU seconds of each, the largest peak RSS."""
@@ -102,54 +93,9 @@ class Runs:
 # --- processes -------------------------------------------------------------------------------
 
 
-# Linux carries a process's peak RSS across exec, and a child forked from this (large) process
-# starts with ours: so each client is spawned and reaped by this tiny launcher (about 9 MiB),
-# which writes the client's exit code, ru_maxrss (KiB) and CPU seconds to the file named first.
-LAUNCHER = """
-import os, sys
-pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
-_, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as out:
-    cpu = usage.ru_utime + usage.ru_stime
-    out.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss} {cpu}")
-"""
-
-
-def _wait(process: subprocess.Popen[bytes], timeout: float, name: str) -> None:
-    """Wait for ``process``; past ``timeout``, kill its whole session (the launcher's child too)."""
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        raise TimeoutError(f"{name} did not finish in {timeout:.0f} s") from None
-
-
-def _tail(file: IO[bytes]) -> str:
-    file.seek(0)
-    return file.read().decode(errors="replace")[-2000:]
-
-
 def run_child(argv: Sequence[str], env: dict[str, str] | None = None) -> tuple[str, Usage]:
     """Run one client to the end: its standard output and what it used."""
-    with tempfile.TemporaryDirectory() as scratch, open(Path(scratch) / "out", "w+b") as out:
-        usage = Path(scratch) / "usage"
-        launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(usage), *argv]
-        with open(Path(scratch) / "err", "w+b") as err:
-            process = subprocess.Popen(
-                launcher,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=env,
-                start_new_session=True,
-            )
-            _wait(process, CHILD_TIMEOUT, " ".join(argv[:3]))
-            code, max_rss_kib, cpu = usage.read_text().split()
-            if code != "0" or process.returncode != 0:
-                message = f"{' '.join(argv[:3])} exited with {code}:\n{_tail(err)}"
-                raise RuntimeError(message)
-        return _tail(out), Usage(int(max_rss_kib), float(cpu))
+    return run_measured(argv, env, CHILD_TIMEOUT, " ".join(argv[:3]))
 
 
 @contextmanager
@@ -164,7 +110,7 @@ def fake_server(size: int) -> Iterator[Server]:
             ready, _, _ = select.select([process.stdout], [], [], CHILD_TIMEOUT)
             line = process.stdout.readline() if ready else b""
             if not line:
-                raise RuntimeError(f"the fake server did not start:\n{_tail(err)}")
+                raise RuntimeError(f"the fake server did not start:\n{tail(err)}")
             yield Server(**json.loads(line), pid=process.pid)
         finally:
             process.stdin.close()  # the server's signal to stop

@@ -455,17 +455,62 @@ async def test_all_hostile_ids_in_one_listing(
         pytest.param(["Ab", "aB", "aB", "Ab"], id="recording-ids-repeated"),
     ],
 )
-async def test_ids_differing_only_in_case_never_share_a_directory(
+async def test_ids_differing_only_in_case_get_directories_of_their_own(
     client: AsyncUserplane, archive: Archive, given: list[str] | None
 ) -> None:
-    """``Ab`` then ``aB``: the first is archived, the second fails once (no shared directory)."""
+    """``Ab`` then ``aB``: both are archived, the second under ``aB~<hash>``, so no two
+    directories differ only in case (a case-insensitive disk would merge them)."""
     archive.add("Ab")
     archive.add("aB")
+    archive.mapped.add("aB")
     report = await run(client, archive, recording_ids=given)
-    expected = dict.fromkeys(items(["Ab"]), "downloaded") | dict.fromkeys(items(["aB"]), "failed")
-    lines = archive.check(expected, report)
-    assert {line["error"] for line in lines if line["recordingId"] == "aB"} == {"invalid_id"}
-    assert [p.name for p in (archive.dest / WS).iterdir()] == ["Ab"]
+    archive.check(dict.fromkeys(items(["Ab", "aB"]), "downloaded"), report)
+    assert report.ok
+    names = sorted(p.name for p in (archive.dest / WS).iterdir())
+    assert names == ["Ab", archive.directory_name("aB")]
+    assert len({name.casefold() for name in names}) == 2
+
+
+async def test_case_variant_of_an_id_archived_earlier_gets_its_own_directory(
+    client: AsyncUserplane, archive: Archive
+) -> None:
+    """``aB`` after an earlier run archived ``Ab`` goes to its own directory, and a re-run of
+    both is complete at once: exit 0, not a failure on every run."""
+    archive.add("Ab")
+    archive.add("aB")
+    archive.mapped.add("aB")
+    await run(client, archive, recording_ids=["Ab"])
+    since = archive.line_count()
+    report = await run(client, archive, recording_ids=["aB"])
+    archive.check(dict.fromkeys(items(["aB"]), "downloaded"), report, since=since)
+    calls = client.api_calls
+    again = await run(client, archive)
+    assert (again.ok, again.counts, client.api_calls - calls) == (True, {"skipped": 10}, 1)
+    assert sorted(p.name for p in (archive.dest / WS).iterdir()) == [
+        "Ab",
+        archive.directory_name("aB"),
+    ]
+
+
+async def test_case_variants_keep_their_directories_whatever_order_lines_were_written(
+    client: AsyncUserplane, archive: Archive, fake_userplane: FakeUserplane
+) -> None:
+    """The ID that got the plain directory keeps it on re-runs even when the other's lines
+    came first in the manifest; nothing is archived twice or into another's directory."""
+    archive.add("Ab", sizes={"video": 64 * 1024})
+    archive.add("aB")
+    archive.mapped.add("aB")
+    fake_userplane.script_storage(DENIED, recording_id="Ab", kind="video")
+    first = await run(client, archive, recording_ids=["Ab", "aB"], concurrency=1)
+    assert first.counts == {"downloaded": 9, "failed": 1}
+    report = await run(client, archive)
+    assert report.ok
+    assert report.counts == {"downloaded": 1, "skipped": 9}
+    assert sorted(p.name for p in (archive.dest / WS).iterdir()) == [
+        "Ab",
+        archive.directory_name("aB"),
+    ]
+    assert (await verify_archive(archive.dest)).ok
 
 
 @pytest.mark.parametrize(
@@ -494,20 +539,6 @@ async def test_hostile_workspace_id_raises_before_anything_is_written(
     if workspace_id:
         assert workspace_id not in str(caught.value)
     archive.check_no_leftovers()
-
-
-async def test_case_variant_of_an_id_archived_earlier_is_refused(
-    client: AsyncUserplane, archive: Archive
-) -> None:
-    """``aB`` after an earlier run archived ``Ab``: refused, so the archive still copies to a
-    case-insensitive disk without two IDs sharing a directory (rule 6)."""
-    archive.add("Ab")
-    archive.add("aB")
-    await run(client, archive, recording_ids=["Ab"])
-    since = archive.line_count()
-    report = await run(client, archive, recording_ids=["aB"])
-    archive.check(dict.fromkeys(items(["aB"]), "failed"), report, since=since)
-    assert [p.name for p in (archive.dest / WS).iterdir()] == ["Ab"]
 
 
 # --- the destination itself -------------------------------------------------------------------------

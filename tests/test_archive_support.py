@@ -61,6 +61,8 @@ LINE_KEYS = {
     "contentType",
     "time",
     "error",
+    "errorType",
+    "message",
 }
 URL_MARKERS = ("X-Amz-", "x-amz-", "Signature=", "Credential=", "Security-Token")
 CANARY = b"canary: nothing may touch this"
@@ -96,6 +98,7 @@ class Archive:
         self.objects: dict[Key, bytes] = {}
         self.types: dict[Key, str] = {}
         self.seeded: list[str] = []
+        self.mapped: set[str] = set()  # IDs whose directory is "<id>~<hash>" (case variants)
         fake.add_workspace(workspace_id)
 
     # --- seeding -----------------------------------------------------------------------------
@@ -139,7 +142,9 @@ class Archive:
     # --- reading what the run left -------------------------------------------------------------
 
     def manifest_text(self) -> str:
-        return (self.dest / "manifest.jsonl").read_text()
+        """The manifest, or "" if the run wrote no line (then it creates no file)."""
+        path = self.dest / "manifest.jsonl"
+        return path.read_text() if path.exists() else ""
 
     def lines(self, since: int = 0) -> list[dict[str, Any]]:
         """Manifest lines from number ``since`` on; every one must parse as a JSON object."""
@@ -154,7 +159,15 @@ class Archive:
 
     def file(self, recording_id: str, kind: str) -> Path:
         mime = self.types.get((recording_id, kind), TYPES[kind]).split(";")[0].strip()
-        return self.dest / self.workspace_id / recording_id / f"{kind}.{EXTENSIONS[mime]}"
+        directory = self.dest / self.workspace_id / self.directory_name(recording_id)
+        return directory / f"{kind}.{EXTENSIONS[mime]}"
+
+    def directory_name(self, recording_id: str) -> str:
+        """The recording's directory: its ID, or for an ID that must give way to another that
+        differs only in case (listed in ``mapped``), the ID plus a hash of it."""
+        if recording_id not in self.mapped:
+            return recording_id
+        return f"{recording_id}~{hashlib.sha256(recording_id.encode()).hexdigest()[:10]}"
 
     def files(self) -> dict[str, bytes]:
         """Every regular file under DEST by relative path, the manifest left out."""
@@ -210,8 +223,10 @@ class Archive:
         else:
             assert line["path"] is None
             assert line["sha256"] is None
-        if line["status"] in ("failed", "not_found", "gone"):
+        if line["status"] in ("failed", "not_found", "gone", "deferred"):
             assert line["error"]
+            assert line["errorType"]
+            assert line["message"]
 
     def check_saved(self, line: Mapping[str, Any]) -> None:
         key = (line["recordingId"], line["kind"])
@@ -243,7 +258,7 @@ class Archive:
                 continue
             assert parts[0] == self.workspace_id, parts
             if len(parts) > 1:
-                assert parts[1] in self.seeded, parts
+                assert parts[1] in {self.directory_name(r) for r in self.seeded}, parts
             if len(parts) > 2:
                 assert len(parts) == 3, parts
                 assert parts[2] == "recording.json" or parts[2].split(".")[0] in KINDS

@@ -652,6 +652,8 @@ def test_manifest_entries_serialize_like_the_manifest() -> None:
         "contentType": None,
         "time": None,
         "error": "AccessDenied",
+        "errorType": None,
+        "message": None,
     }
 
 

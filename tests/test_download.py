@@ -14,6 +14,7 @@ import pytest
 from userplane_async import (
     AsyncUserplane,
     ConfigurationError,
+    DestinationError,
     ResourceKind,
     ResourceUnavailableError,
     URLPolicyError,
@@ -127,12 +128,16 @@ async def test_verified_file_is_kept(
     assert len(fake.storage_requests()) == before + 1
 
 
-async def test_wrong_sized_file_is_replaced(
+async def test_file_the_sdk_did_not_write_is_replaced_only_when_asked(
     client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
 ) -> None:
-    """A file that does not match the announced size is not verified, so it is replaced."""
+    """A file already at the target that this SDK did not save is kept unless ``overwrite``."""
     await anyio.Path(tmp_path / "video.mp4").write_bytes(b"stale")
-    result = await client.recordings.download(WS, "rec_1", "video", tmp_path)
+    with pytest.raises(DestinationError, match=r"overwrite=True \(--overwrite\)"):
+        await client.recordings.download(WS, "rec_1", "video", tmp_path)
+    assert (tmp_path / "video.mp4").read_bytes() == b"stale"
+    assert fake.storage_requests() == []
+    result = await client.recordings.download(WS, "rec_1", "video", tmp_path, overwrite=True)
     assert not result.skipped
     assert result.path.read_bytes() == VIDEO + b"tail"
 

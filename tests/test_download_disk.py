@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import sys
-from io import FileIO
 from pathlib import Path
 from typing import Any
 
@@ -98,30 +97,6 @@ async def test_full_disk_is_a_destination_error(
     assert (report, on_disk) == ({"error": "DestinationError", "errno": errno.EFBIG}, {})
 
 
-class FillingDisk:
-    """A temp file on a disk that fills up: ``fail`` names the operation that says so."""
-
-    def __init__(self, file: FileIO, fail: str) -> None:
-        self._file = file
-        self._fail = fail
-
-    def write(self, data: bytes) -> int:
-        if self._fail == "write":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        if self._fail == "short-write" and len(data) > 1:
-            return self._file.write(data[: len(data) // 2])  # as write(2) does near the end
-        return self._file.write(data)
-
-    def close(self) -> None:
-        was_open = not self._file.closed
-        self._file.close()  # like a real file, closed even when close(2) reports an error
-        if self._fail == "close" and was_open:
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._file, name)
-
-
 @pytest.mark.parametrize("fail", ["write", "short-write", "fsync", "close"])
 @pytest.mark.parametrize("rec", [REC_BIG, REC_SMALL])
 async def test_disk_full_at_each_file_operation(
@@ -133,14 +108,23 @@ async def test_disk_full_at_each_file_operation(
     rec: str,
 ) -> None:
     """ENOSPC from write, fsync or close, or a short write, never leaves a short file (#30)."""
-    real_fdopen = os.fdopen
+    real_open, real_close = os.open, os.close
+    temp_fds: set[int] = set()
 
-    def fdopen(fd: int, *args: Any, **kwargs: Any) -> FillingDisk:
-        file = real_fdopen(fd, *args, **kwargs)
-        assert isinstance(file, FileIO)  # the sink writes unbuffered
-        return FillingDisk(file, fail)
+    def opening(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
+        fd = real_open(path, flags, *args, **kwargs)
+        if flags & os.O_EXCL:  # the temp file
+            temp_fds.add(fd)
+        return fd
 
-    monkeypatch.setattr(os, "fdopen", fdopen)
+    def closing(fd: int) -> None:
+        real_close(fd)  # like close(2): the file is closed even when it reports an error
+        if fail == "close" and fd in temp_fds:
+            temp_fds.discard(fd)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "open", opening)
+    monkeypatch.setattr(os, "close", closing)
     real_writev = os.writev
 
     def writev(fd: int, buffers: list[memoryview]) -> int:  # the sink writes batches with writev
@@ -229,10 +213,11 @@ async def test_read_only_directory_fails_before_any_transfer(
         pytest.param(None, id="dangling"),
     ],
 )
-async def test_symlink_at_the_final_path_is_replaced(
+async def test_symlink_at_the_final_path_is_kept_or_replaced_never_followed(
     client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path, target: bytes | None
 ) -> None:
-    """A symlink at the final path is replaced by the file itself; its target is untouched (#29)."""
+    """A symlink at the final path is somebody else's: kept (DestinationError) unless
+    ``overwrite``, which replaces the link itself; its target is never touched (#29)."""
     canary = tmp_path / "canary"
     canary.mkdir()
     outside = canary / "target.bin"
@@ -241,8 +226,12 @@ async def test_symlink_at_the_final_path_is_replaced(
     dest = tmp_path / "dest"
     dest.mkdir()
     (dest / "video.webm").symlink_to(outside)
+    with anyio.fail_after(5), pytest.raises(DestinationError, match="overwrite"):
+        await client.recordings.download(WS, REC_SMALL, "video", dest)
+    assert (dest / "video.webm").readlink() == outside
+    assert fake.storage_requests() == []
     with anyio.fail_after(5):
-        result = await client.recordings.download(WS, REC_SMALL, "video", dest)
+        result = await client.recordings.download(WS, REC_SMALL, "video", dest, overwrite=True)
     assert result.path == dest / "video.webm"
     assert not result.path.is_symlink()
     assert result.path.read_bytes() == SMALL

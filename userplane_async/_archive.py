@@ -8,6 +8,8 @@ complete, without a single API call for it.
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -19,6 +21,7 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from ._download import Target
 from ._errors import (
     BUDGET_SPENT,
     AuthenticationError,
@@ -41,17 +44,22 @@ from ._events import (
     ItemFailed,
     RecordingQueued,
 )
+from ._localdir import LocalDir
 from ._manifest import Manifest
 from ._models import ResourceKind
 from ._names import unsafe_name_reason
 from ._resources.recordings import resource_kind
 from ._results import ArchiveReport, DownloadResult, ItemStatus, ManifestEntry
 from ._sinks import write_atomically
+from ._threads import open_in_thread
 
 if TYPE_CHECKING:
     from ._client import AsyncUserplane
 
 OnEvent = Callable[[ArchiveEvent], object]
+About = dict[str, "str | None"]  # the error fields of a manifest line
+
+_MAX_MESSAGE = 300
 
 
 @attrs.frozen
@@ -90,7 +98,13 @@ class _Run:
         self._queued: set[str] = set()  # each recording is archived once per run
         # The first ID of each case-folded form, in this run or an earlier one: no two IDs
         # that differ only in case may share a directory (case-insensitive file systems).
-        self._ids = {rec.casefold(): rec for rec in reversed(manifest.recording_ids())}
+        self._owners = manifest.owners
+
+    @property
+    def nothing_done(self) -> bool:
+        """A fatal error came before any item could be completed."""
+        complete = any(self.counts.get(status) for status in ItemStatus.COMPLETE)
+        return self.fatal is not None and not complete
 
     def emit(self, event: ArchiveEvent) -> None:
         if self._on_event is not None:
@@ -127,7 +141,7 @@ class _Run:
         if recording_id in self._queued:
             return  # page-based listing may repeat items
         self._queued.add(recording_id)
-        self._ids.setdefault(recording_id.casefold(), recording_id)
+        self._owners.setdefault(recording_id.casefold(), recording_id)
         self.emit(RecordingQueued(recording_id))
         await send.send(_Queued(recording_id, listed))
 
@@ -140,55 +154,85 @@ class _Run:
 
     async def _archive(self, queued: _Queued) -> None:
         recording_id = queued.recording_id
-        problem = self._id_problem(recording_id)
+        problem = unsafe_name_reason(recording_id)
         if problem is not None:
-            self._record_all(recording_id, self.kinds, ItemStatus.FAILED, "invalid_id")
+            invalid: About = {
+                "error": "invalid_id",
+                "error_type": "InvalidIDError",
+                "message": problem,
+            }
+            self._record_all(recording_id, self.kinds, ItemStatus.FAILED, invalid)
             return
-        todo, replace = [], set()
+        todo = []
         for kind in self.kinds:
             previous = self.manifest.previous(recording_id, kind.value)
             if await self.manifest.is_complete(previous, verify=self.verify):
                 assert previous is not None  # noqa: S101 - is_complete says so
                 self._count(ItemStatus.SKIPPED)  # complete already: no call, no new line
                 self.emit(DownloadFinished(attrs.evolve(previous, status=ItemStatus.SKIPPED)))
-                continue
-            todo.append(kind)
-            if previous is not None and previous.status in ItemStatus.ON_DISK:
-                replace.add(kind)  # the file no longer matches what was saved: fetch it anew
+            else:
+                todo.append(kind)  # a file that no longer matches its line is fetched anew
         if not todo:
             return
         if self.stopped_by is not None:  # only what is still to do waits for the next run
             self._record_all(recording_id, todo, *self._deferred())
             return
-        directory = self.root / self.workspace_id / recording_id
         try:
             metadata = queued.listed or await self.client.recordings._get_raw(
                 self.workspace_id, recording_id
             )
-            await _save_metadata(directory, metadata)
+            parts = (self.workspace_id, self._directory_name(recording_id))
+            directory = await open_in_thread(
+                lambda: LocalDir.open(self.root, parts), LocalDir.close
+            )
         except UserplaneError as exc:
             self._record_all(recording_id, todo, *self._failure(exc))
             return
+        try:
+            await self._save(recording_id, todo, directory, metadata)
+        finally:
+            directory.close()
+
+    async def _save(
+        self, recording_id: str, todo: list[ResourceKind], directory: LocalDir, metadata: Any
+    ) -> None:
+        """The recording's metadata, then each resource still to do, into ``directory``."""
+        data = json.dumps(metadata, indent=2, sort_keys=True).encode() + b"\n"
+        try:
+            await write_atomically(directory, "recording.json", data)
+        except DestinationError as exc:
+            self._record_all(recording_id, todo, *self._failure(exc))
+            return
         for number, kind in enumerate(todo):
-            entry = await self._download(recording_id, kind, directory, kind in replace)
+            entry = await self._download(recording_id, kind, directory)
             if entry.status in (ItemStatus.NOT_FOUND, ItemStatus.GONE):  # so for every kind
-                self._record_all(recording_id, todo[number + 1 :], entry.status, entry.error)
+                same = {
+                    "error": entry.error,
+                    "error_type": entry.error_type,
+                    "message": entry.message,
+                }
+                self._record_all(recording_id, todo[number + 1 :], entry.status, same)
                 return
 
+    def _directory_name(self, recording_id: str) -> str:
+        """The recording's own ID, unless another ID that differs only in case has it."""
+        if self._owners[recording_id.casefold()] == recording_id:
+            return recording_id
+        return f"{recording_id}~{hashlib.sha256(recording_id.encode()).hexdigest()[:10]}"
+
     async def _download(
-        self, recording_id: str, kind: ResourceKind, directory: Path, overwrite: bool
+        self, recording_id: str, kind: ResourceKind, directory: LocalDir
     ) -> ManifestEntry:
         """Download one item and record its outcome."""
         if self.stopped_by is not None:
             return self._record(recording_id, kind, *self._deferred())
         self.emit(DownloadStarted(recording_id, kind.value))
         try:
-            result = await self.client.recordings.download(
+            result = await self.client.recordings._archive_one(
                 self.workspace_id,
                 recording_id,
                 kind,
-                f"{directory}{os.sep}",
-                overwrite=overwrite,
+                Target(directory.path, directory=directory),
                 progress=lambda done, total: self.emit(
                     DownloadProgress(recording_id, kind.value, done, total)
                 ),
@@ -196,14 +240,14 @@ class _Run:
                     DownloadRetried(recording_id, kind.value, attempt, reason)
                 ),
             )
-        except ResourceUnavailableError:
-            return self._record(recording_id, kind, ItemStatus.UNAVAILABLE)
+        except ResourceUnavailableError as exc:
+            return self._record(recording_id, kind, ItemStatus.UNAVAILABLE, message=exc.message)
         except UserplaneError as exc:
             return self._record(recording_id, kind, *self._failure(exc))
         return self._record_result(recording_id, kind, result)
 
-    def _failure(self, exc: UserplaneError) -> tuple[str, str | None]:
-        """The status and error code an error leaves an item in; some errors stop the run."""
+    def _failure(self, exc: UserplaneError) -> tuple[str, About]:
+        """The status an error leaves an item in, and what it said; some errors stop the run."""
         if isinstance(exc, RateLimitError) and self._out_of_budget(exc):
             self._stop(exc, "the API budget ran out; a re-run continues")
             return self._deferred()
@@ -211,29 +255,23 @@ class _Run:
             self._stop(exc, f"the API key was refused: {exc}")
             self.fatal = self.fatal or exc
         if isinstance(exc, NotFoundError):
-            return ItemStatus.NOT_FOUND, exc.code
+            return ItemStatus.NOT_FOUND, about(exc)
         if isinstance(exc, GoneError):
-            return ItemStatus.GONE, exc.code
-        return ItemStatus.FAILED, getattr(exc, "code", None) or type(exc).__name__
+            return ItemStatus.GONE, about(exc)
+        return ItemStatus.FAILED, about(exc)
 
     def _stop(self, exc: UserplaneError, why: str) -> None:
         """Take no new work: what is left is deferred to the next run."""
         if self.stopped_by is None:
             self.stopped_by, self.interrupted = exc, why
 
-    def _deferred(self) -> tuple[str, str | None]:
-        return ItemStatus.DEFERRED, getattr(self.stopped_by, "code", None)
+    def _deferred(self) -> tuple[str, About]:
+        return ItemStatus.DEFERRED, about(self.stopped_by) if self.stopped_by else {}
 
     def _out_of_budget(self, exc: RateLimitError) -> bool:
         """The daily budget, not a passing 429 storm: waiting would take longer than allowed."""
         longest = self.client.retry.max_retry_after
         return exc.code == BUDGET_SPENT or (exc.retry_after or 0.0) > longest
-
-    def _id_problem(self, recording_id: str) -> str | None:
-        problem = unsafe_name_reason(recording_id)
-        if problem is None and self._ids[recording_id.casefold()] != recording_id:
-            return "the ID differs only in case from another one"
-        return problem
 
     # --- recording outcomes ------------------------------------------------------------------
 
@@ -256,17 +294,20 @@ class _Run:
         recording_id: str,
         kinds: Sequence[ResourceKind],
         status: str,
-        error: str | None = None,
+        about: About | None = None,
+        /,
+        **found: Any,
     ) -> None:
         for kind in kinds:
-            self._record(recording_id, kind, status, error=error)
+            self._record(recording_id, kind, status, about, **found)
 
     def _record(
         self,
         recording_id: str,
         kind: ResourceKind,
         status: str,
-        error: str | None = None,
+        about: About | None = None,
+        /,
         **found: Any,
     ) -> ManifestEntry:
         """Write the item's manifest line, count it and tell ``on_event``."""
@@ -275,9 +316,8 @@ class _Run:
             recording_id=recording_id,
             kind=kind.value,
             status=status,
-            error=error,
             time=_now(),
-            **found,
+            **{**(about or {}), **found},
         )
         try:
             self.manifest.append(entry)
@@ -296,18 +336,23 @@ class _Run:
         self.counts[status] = self.counts.get(status, 0) + 1
 
 
+def about(exc: UserplaneError) -> About:
+    """What a manifest line keeps of an error: its code, class and (short) message."""
+    code = getattr(exc, "code", None)
+    if code is None and isinstance(exc, DestinationError) and exc.errno is not None:
+        code = errno.errorcode.get(exc.errno)
+    message = str(exc)
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 1] + "…"
+    return {
+        "error": code or type(exc).__name__,
+        "error_type": type(exc).__name__,
+        "message": message,
+    }
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-async def _save_metadata(directory: Path, metadata: Any) -> None:
-    try:
-        await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        message = f"cannot create the recording's directory: {exc.strerror}"
-        raise DestinationError(message, errno=exc.errno) from None
-    data = json.dumps(metadata, indent=2, sort_keys=True).encode() + b"\n"
-    await write_atomically(directory / "recording.json", data)
 
 
 async def archive(
@@ -338,11 +383,13 @@ async def archive(
                 for _ in range(concurrency):
                     tasks.start_soon(run.work, receive.clone())
     finally:
-        await manifest.aclose()
+        # Nothing could be done (a refused key): leave no manifest of failures behind.
+        await manifest.aclose(discard=run.nothing_done)
     if run.broken_manifest is not None:
         raise run.broken_manifest
-    if run.fatal is not None and not any(run.counts.get(s) for s in ItemStatus.COMPLETE):
-        raise run.fatal  # nothing could be done: the error is the whole story
+    if run.nothing_done:
+        assert run.fatal is not None  # noqa: S101 - nothing_done says so
+        raise run.fatal  # the error is the whole story
     report = ArchiveReport(
         workspace_id=workspace_id,
         dest=root,

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
-import anyio
+import attrs
 
-from ._errors import DestinationError, DownloadError, IntegrityError
+from ._errors import DownloadError, IntegrityError
 from ._fetch import Broken, Fetch, OnRetry, Resolve, StorageSession
 from ._http import FOREIGN_ERRORS, translate
+from ._localdir import LocalDir
 from ._models import ResourceKind
+from ._provenance import Found, examine
 from ._results import DownloadResult
-from ._sinks import FileSink, hash_file
+from ._sinks import FileSink, already_exists
+from ._threads import in_thread, open_in_thread
 
 Progress = Callable[[int, "int | None"], object]
 
@@ -38,28 +40,13 @@ def file_name(kind: ResourceKind, content_type: str | None) -> str:
     return f"{kind.value}.{EXTENSIONS.get(mime, 'bin')}"
 
 
-async def target_path(
-    dest: str | os.PathLike[str], kind: ResourceKind, content_type: str | None
-) -> Path:
-    """``dest`` itself, or ``dest/<kind>.<ext>`` when it is (or names, with a slash) a directory."""
+def _split(dest: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """The directory and file name ``dest`` names; no name when it is (or, with a trailing
+    slash, names) a directory: then the file is ``<kind>.<ext>``."""
     path = Path(dest)
-    is_dir = str(dest).endswith(("/", os.sep)) or await anyio.Path(path).is_dir()
-    target = path / file_name(kind, content_type) if is_dir else path
-    try:
-        await anyio.Path(target.parent).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        message = f"cannot create {target.parent}: {exc.strerror}"
-        raise DestinationError(message, errno=exc.errno) from None
-    return target
-
-
-async def _regular_file_size(path: Path) -> int | None:
-    """The size of a regular file at ``path`` itself (a symlink there does not count)."""
-    try:
-        info = await anyio.Path(path).lstat()
-    except OSError:
-        return None
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
+    if str(dest).endswith(("/", os.sep)) or path.is_dir():
+        return path, None
+    return path.parent, path.name
 
 
 @contextmanager
@@ -72,22 +59,107 @@ def naming(fetch: Fetch) -> Iterator[None]:
         raise
 
 
+@attrs.frozen
+class OnExisting:
+    """What a download does with a file already at its target."""
+
+    skip_same: bool  # keep our own unchanged earlier result of the same resource
+    replace_foreign: bool  # replace anything else (once the new file is verified)
+
+    @classmethod
+    def for_overwrite(cls, overwrite: bool) -> OnExisting:
+        """``download()``: replace only when asked; else keep only our own earlier result."""
+        return cls(skip_same=not overwrite, replace_foreign=overwrite)
+
+
+#: The archive's policy: its layout is ours, so what a re-run finds there that the manifest
+#: does not vouch for is replaced, but only by a verified download.
+ARCHIVE = OnExisting(skip_same=True, replace_foreign=True)
+
+
+@attrs.frozen
+class Where:
+    """Which resource a download is of."""
+
+    workspace_id: str
+    recording_id: str
+    kind: ResourceKind
+
+    @property
+    def resource(self) -> str:
+        """How partial files and our files' records name it."""
+        return f"{self.workspace_id}/{self.recording_id}/{self.kind.value}"
+
+
+class Target:
+    """Where one resource goes: a directory and a name (None: ``<kind>.<ext>``).
+
+    The directory is the caller's, already open, or opened (and made) only when the first
+    byte has somewhere to go, and closed by :meth:`close`.
+    """
+
+    def __init__(
+        self, path: Path, name: str | None = None, directory: LocalDir | None = None
+    ) -> None:
+        self.path = path
+        self.name = name
+        self._directory = directory
+        self._owned: LocalDir | None = None
+
+    async def open(self) -> LocalDir:
+        if self._directory is None:
+            self._directory = self._owned = await open_in_thread(
+                lambda: LocalDir.open(self.path), LocalDir.close
+            )
+        return self._directory
+
+    def close(self) -> None:
+        if self._owned is not None:
+            self._owned.close()
+
+
 async def download(
     storage: StorageSession,
     resolve: Resolve,
-    recording_id: str,
-    kind: ResourceKind,
+    where: Where,
     dest: str | os.PathLike[str],
     *,
     overwrite: bool,
     progress: Progress | None,
     on_retry: OnRetry | None,
 ) -> DownloadResult:
-    job = _Download(storage, resolve, recording_id, kind, progress, on_retry)
+    """``recordings.download()``: ``dest`` is a user's path, followed like any other."""
+    target = Target(*await in_thread(lambda: _split(dest)))
+    try:
+        return await download_into(
+            storage,
+            resolve,
+            where,
+            target,
+            OnExisting.for_overwrite(overwrite),
+            progress=progress,
+            on_retry=on_retry,
+        )
+    finally:
+        target.close()
+
+
+async def download_into(
+    storage: StorageSession,
+    resolve: Resolve,
+    where: Where,
+    target: Target,
+    existing: OnExisting,
+    *,
+    progress: Progress | None,
+    on_retry: OnRetry | None,
+) -> DownloadResult:
+    """Download one resource into ``target``, treating a file already there per ``existing``."""
+    job = _Download(storage, resolve, where.recording_id, where.kind, progress, on_retry)
     # The slot first, then the URL: it is resolved right before its request, not before a wait.
     async with storage.slot():
         with naming(job):
-            return await job.save(dest, overwrite=overwrite)
+            return await job.save(where.resource, target, existing)
 
 
 class _Download(Fetch):
@@ -107,15 +179,27 @@ class _Download(Fetch):
         self._reported: tuple[int, int | None] | None = None
         self._total: int | None = None
 
-    async def save(self, dest: str | os.PathLike[str], *, overwrite: bool) -> DownloadResult:
-        resource = await self.resolve()
-        path = await target_path(dest, self.kind, resource.type)
-        size = resource.size
-        if not overwrite and size is not None and await _regular_file_size(path) == size:
-            return self.result(path, size, await hash_file(path), skipped=True)
-        async with await FileSink.create(path, self.landed) as sink:
+    async def save(self, resource: str, target: Target, existing: OnExisting) -> DownloadResult:
+        api = await self.resolve()
+        directory = await target.open()
+        name = target.name or file_name(self.kind, api.type)
+        path = directory.path / name
+        replace = existing.replace_foreign
+        if await in_thread(lambda: directory.lstat(name)) is not None:
+            found, sha256 = await in_thread(lambda: examine(directory, name, resource, api.size))
+            if found is Found.SAME and existing.skip_same:
+                assert api.size is not None  # noqa: S101 - SAME means the sizes agree
+                return self.result(path, api.size, sha256, skipped=True)
+            if found is Found.FOREIGN and not replace:
+                raise already_exists(path)
+            replace = True  # our own file of this resource, or the caller said so
+        sink = await FileSink.open(
+            directory, name, resource=resource, size=api.size, on_landed=self.landed
+        )
+        async with sink:
+            self.etag = sink.etag  # a dead download's partial resumes under its ETag
             await self.retrying(lambda: self.attempt(sink), lambda _: sink.restart())
-            await sink.commit(path)
+            await sink.commit(replace=replace)
         self.report(sink.received, sink.received)
         return self.result(path, sink.received, sink.sha256)
 
@@ -145,9 +229,11 @@ class _Download(Fetch):
             await sink.restart()  # without an ETag, If-Match cannot stop a splice of two versions
         response, total = await self.answer(sink.received)
         try:
-            if response.status == 200 and sink.received:
-                await sink.restart()  # the whole object came back: start over, in place
-                self.report(0, total)
+            if response.status == 200:
+                if sink.received:
+                    await sink.restart()  # the whole object came back: start over, in place
+                    self.report(0, total)
+                sink.etag = self.etag  # the validator of the bytes about to be written
             await self._consume(response, total, sink)
         except FOREIGN_ERRORS as exc:
             response.close()  # never hand a half-read connection back to the pool

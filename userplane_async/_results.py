@@ -16,14 +16,14 @@ class DownloadResult:
     content_type: str | None
     attempts: int  # storage requests sent
     resolutions: int  # presigned URLs resolved through the API
-    skipped: bool = False  # the file was already there with the announced size
+    skipped: bool = False  # our own earlier download of the same resource was already there
 
 
 class ItemStatus:
     """The outcomes a manifest line can record for one (recording, kind)."""
 
     DOWNLOADED = "downloaded"  # fetched now, verified
-    SKIPPED = "skipped"  # already on disk with the announced size
+    SKIPPED = "skipped"  # already complete: recorded by an earlier run, or our own file
     UNAVAILABLE = "unavailable"  # the API has no URL for it (not captured)
     NOT_FOUND = "not_found"  # 404 for the recording
     GONE = "gone"  # 410: the recording was deleted
@@ -39,8 +39,11 @@ class ItemStatus:
 class ManifestEntry:
     """One line of ``DEST/manifest.jsonl``: what happened to one (recording, kind).
 
-    ``path`` is relative to the archive's root; ``error`` is an error code (the API's, the
-    object store's, or ours such as ``invalid_id``) for the statuses that did not succeed.
+    ``path`` is relative to the archive's root. For the statuses that did not succeed (and
+    for ``unavailable``), ``error`` is an error code (the API's such as ``RATE_LIMITED``, the
+    object store's such as ``AccessDenied``, the OS's such as ``ENOSPC``, or ours such as
+    ``invalid_id``), ``error_type`` the error's class and ``message`` what it said (never a
+    URL or a key).
     """
 
     workspace_id: str
@@ -53,6 +56,8 @@ class ManifestEntry:
     content_type: str | None = None
     time: str | None = None
     error: str | None = None
+    error_type: str | None = None
+    message: str | None = None
 
 
 @attrs.frozen

@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from .._convert import structure
-from .._download import Progress, download
+from .._download import ARCHIVE, Progress, Target, Where, download, download_into
 from .._errors import ConfigurationError
 from .._fetch import OnRetry, StorageSession
 from .._http import ApiTransport
@@ -137,19 +137,42 @@ class Recordings(Namespace):
     ) -> DownloadResult:
         """Save one resource to ``dest`` (a file, or a directory for ``<kind>.<ext>``).
 
-        The file appears whole and verified or not at all. Breaks resume with a fresh URL;
-        a file already there with the announced size is kept unless ``overwrite``.
-        ``progress(bytes_written, total_or_None)`` is called as batches reach the disk,
-        ``on_retry(attempt, reason)`` before each further storage attempt.
+        The file appears whole and verified or not at all. Breaks resume with a fresh URL,
+        and a download killed mid-way resumes where it stopped the next time it is asked for.
+        A file already at the target is kept: if it is this SDK's earlier download of the same
+        resource, unchanged, the result says ``skipped``; anything else raises
+        :class:`DestinationError` unless ``overwrite``, which replaces it once the new file
+        is verified. ``progress(bytes_written, total_or_None)`` is called as batches reach
+        the disk, ``on_retry(attempt, reason)`` before each further storage attempt.
         """
         kind = resource_kind(kind)
         return await download(
             self._storage,
             lambda: self.resource(workspace_id, recording_id, kind),
-            recording_id,
-            kind,
+            Where(workspace_id, recording_id, kind),
             dest,
             overwrite=overwrite,
+            progress=progress,
+            on_retry=on_retry,
+        )
+
+    async def _archive_one(
+        self,
+        workspace_id: str,
+        recording_id: str,
+        kind: ResourceKind,
+        target: Target,
+        *,
+        progress: Progress | None,
+        on_retry: OnRetry | None,
+    ) -> DownloadResult:
+        """Download into an archive's directory, under the archive's existing-file policy."""
+        return await download_into(
+            self._storage,
+            lambda: self.resource(workspace_id, recording_id, kind),
+            Where(workspace_id, recording_id, kind),
+            target,
+            ARCHIVE,
             progress=progress,
             on_retry=on_retry,
         )

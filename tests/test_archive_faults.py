@@ -600,6 +600,7 @@ async def test_cancelled_archive_stops_promptly_and_resumes(
     assert report.ok
     rest = {key: "downloaded" for key in items(archive.seeded) if key not in ended}
     archive.check(rest, report, since=since, skipped=len(ended))
+    archive.check_history()  # row 15: the manifest of both runs, line by line
     archive.check_identical(before)
     for key, data in archive.objects.items():
         assert archive.file(*key).read_bytes() == data
@@ -697,5 +698,6 @@ async def test_killed_process_leaves_no_final_file_and_a_rerun_cleans_up(
     )
     fetched = storage_keys(fake_userplane.storage_requests()[storage:])
     assert sorted(fetched) == sorted(key for key in items(archive.seeded) if key not in done)
+    archive.check_history()  # row 15
     for key, data in archive.objects.items():
         assert archive.file(*key).read_bytes() == data

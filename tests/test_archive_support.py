@@ -212,6 +212,21 @@ class Archive:
         self.check_no_leftovers()
         return lines
 
+    def check_history(self) -> None:
+        """Row 15, after re-runs: the whole manifest, line by line. Every line is whole and
+        true of the files now on disk, no item was downloaded twice, and every seeded item's
+        last line is final."""
+        lines = self.lines()
+        for line in lines:
+            self.check_line(line)
+        keys = [(line["recordingId"], line["kind"]) for line in lines]
+        statuses = list(zip(keys, (line["status"] for line in lines), strict=True))
+        downloads = Counter(key for key, status in statuses if status == "downloaded")
+        assert [key for key, n in downloads.items() if n > 1] == []
+        latest = dict(statuses)
+        assert set(latest) == set(items(self.seeded))
+        assert set(latest.values()) <= {"downloaded", "skipped", "unavailable"}
+
     def check_line(self, line: Mapping[str, Any]) -> None:
         """One line: the fields of design §4, and for a saved file, the file is the object (H)."""
         assert set(line) == LINE_KEYS, set(line) ^ LINE_KEYS  # every field, nulls written too

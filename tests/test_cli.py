@@ -262,10 +262,34 @@ async def test_a_failed_item_exits_1(
     )
     run = await cli(capsys, "archive", WS, str(tmp_path), *api)
     assert run.code == 1
-    assert "failed rec_demo_small/video (AccessDenied)" in run.out
+    why = "StorageError (AccessDenied): the object store answered 403 AccessDenied: Access Denied"
+    assert f"failed rec_demo_small/video: {why}" in run.out.splitlines()  # as it happened
+    assert f"  failed rec_demo_small/video: {why}" in run.out.splitlines()  # in the summary
     assert "21 downloaded, 3 unavailable, 1 failed" in run.out
     assert "1 item failed or deferred; a re-run retries them." in run.out
     assert "Traceback" not in run.err
+
+
+async def test_failures_say_why_in_the_manifest_the_json_and_the_summary(
+    fake_userplane: FakeUserplane,
+    api: list[str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """A local failure keeps its class, code and message everywhere it is reported."""
+    dest = tmp_path / "dest"
+    (dest / WS).mkdir(parents=True)
+    (dest / WS / "rec_demo_small").symlink_to(tmp_path, target_is_directory=True)
+    run = await cli(capsys, "archive", WS, str(dest), "--kinds", "video", "--json", *api)
+    assert run.code == 1
+    [failed] = [e["entry"] for e in run.json_lines() if e["event"] == "ItemFailed"]
+    assert (failed["errorType"], failed["error"]) == ("DestinationError", "ELOOP")
+    assert "is a symbolic link" in failed["message"]
+    assert [e for e in _manifest(dest) if e["status"] == "failed"] == [failed]
+    plain = await cli(capsys, "archive", WS, str(dest), "--kinds", "video", *api)
+    summary = plain.out.splitlines()[-2]
+    assert summary.startswith("  failed rec_demo_small/video: DestinationError (ELOOP): ")
+    assert summary.endswith("is a symbolic link; it is not followed out of the destination")
 
 
 async def test_sigint_stops_an_archive_and_a_rerun_completes(

@@ -68,9 +68,12 @@ class LocalDir:
             fd = os.open(name, _DIRECTORY | _NOFOLLOW, dir_fd=self.fd)
         except OSError as exc:
             if exc.errno in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
-                kind = "a symbolic link" if self.is_link(name) else "not a directory"
-                message = f"{path} is {kind}; it is not followed out of the destination"
-                raise DestinationError(message, errno=exc.errno) from None
+                if self.is_link(name):  # Linux says ENOTDIR for a link with O_DIRECTORY
+                    message = (
+                        f"{path} is a symbolic link; it is not followed out of the destination"
+                    )
+                    raise DestinationError(message, errno=errno.ELOOP) from None
+                raise DestinationError(f"{path} is not a directory", errno=errno.ENOTDIR) from None
             raise destination_error(exc, f"open {path}") from None
         finally:
             self.close()

@@ -63,14 +63,29 @@ def counts_text(counts: dict[str, int]) -> str:
     return ", ".join(parts) or "nothing to do"
 
 
+#: Failed items the summary names one by one; the manifest has them all.
+SHOWN_FAILURES = 20
+
+
 def entry_text(entry: ManifestEntry) -> str:
-    """``status recording/kind`` plus the size or the error code."""
+    """``status recording/kind`` plus the size, or why it did not succeed."""
     text = f"{entry.status} {entry.recording_id}/{entry.kind}"
     if entry.status == ItemStatus.DOWNLOADED:
         text += f" ({human_size(entry.size)})"
-    if entry.error:
-        text += f" ({entry.error})"
-    return text
+    reason = reason_text(entry)
+    return f"{text}: {reason}" if reason else text
+
+
+def reason_text(entry: ManifestEntry) -> str:
+    """``ErrorType (CODE): message``, as much of it as the entry has."""
+    label = " ".join(
+        part
+        for part in (entry.error_type, f"({entry.error})" if entry.error else None)
+        if part and part != f"({entry.error_type})"
+    )
+    if entry.message:
+        return f"{label}: {entry.message}" if label else entry.message
+    return label
 
 
 class Reporter:
@@ -121,6 +136,12 @@ class Reporter:
     def problems(self, report: ArchiveReport) -> None:
         if report.interrupted:
             self.out.print(f"Stopped early: {report.interrupted}")
+        failed = [e for e in report.items if e.status == ItemStatus.FAILED]
+        for entry in failed[:SHOWN_FAILURES]:
+            self.out.print(f"  {entry_text(entry)}")
+        if len(failed) > SHOWN_FAILURES:
+            more = len(failed) - SHOWN_FAILURES
+            self.out.print(f"  ... and {more} more failed; see {report.dest / 'manifest.jsonl'}")
         if not report.ok:
             unfinished = sum(report.counts.get(s, 0) for s in UNFINISHED)
             items = "item" if unfinished == 1 else "items"

@@ -525,6 +525,24 @@ async def test_download_saves_one_resource(
     assert (await anyio.Path(target).stat()).st_size > 0
 
 
+async def test_download_keeps_a_file_it_did_not_write_unless_overwrite(
+    api: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A file already at the target that the SDK did not save: exit 3 naming --overwrite,
+    the file as it was; with --overwrite, the resource replaces it."""
+    target = tmp_path / "thumb.jpg"
+    target.write_bytes(b"my own picture")
+    args = ("download", WS, "rec_demo_full", "thumbnail", str(target), *api)
+    refused = await cli(capsys, *args)
+    assert refused.code == 3
+    assert refused.err.startswith("DestinationError: ")
+    assert "pass overwrite=True (--overwrite) to replace it" in refused.err
+    assert target.read_bytes() == b"my own picture"
+    replaced = await cli(capsys, *args, "--overwrite")
+    assert replaced.code == 0
+    assert target.read_bytes()[:2] == b"\xff\xd8"  # the JPEG
+
+
 async def test_download_of_a_resource_not_captured_is_fatal(
     api: list[str], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:

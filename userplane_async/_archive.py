@@ -96,8 +96,9 @@ class _Run:
         self.failures: list[ManifestEntry] = []
         self.bytes = 0
         self._queued: set[str] = set()  # each recording is archived once per run
-        # The first ID of each case-folded form, in this run or an earlier one: no two IDs
-        # that differ only in case may share a directory (case-insensitive file systems).
+        # Which ID owns each case-folded directory name (an earlier run's choice first): an
+        # ID that differs only in case from the owner gets a directory of its own, so no two
+        # share one on a case-insensitive file system.
         self._owners = manifest.owners
 
     @property

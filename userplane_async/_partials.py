@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import attrs
@@ -103,13 +104,23 @@ class Partial:
         if fd >= 0:
             os.close(fd)
 
-    def remove(self) -> None:
-        """Close and delete the partial and its sidecar."""
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Keep the lock through a ``close()`` until the block ends (a rename): until the
+        partial's name is gone, no other download may take it for a dead one's."""
+        keep = os.dup(self.fd)  # a duplicate shares the lock of the open file
         try:
+            yield
+        finally:
+            os.close(keep)
+
+    def remove(self) -> None:
+        """Delete the partial and its sidecar, then close it (locked until its name is gone)."""
+        try:
+            _remove(self.directory, self.name)
+        finally:
             with contextlib.suppress(OSError):  # a full disk may say so here; it goes anyway
                 self.close()
-        finally:
-            _remove(self.directory, self.name)
 
 
 def open_partial(
@@ -129,8 +140,8 @@ def open_partial(
             adopted = _adopt(directory, name, fd, resource, size)
             if adopted is not None:
                 continue
+        _remove(directory, name)  # while still locked: nobody else may adopt it meanwhile
         os.close(fd)
-        _remove(directory, name)
     return adopted or _create(directory, final)
 
 

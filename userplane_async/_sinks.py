@@ -78,14 +78,15 @@ def _finish(partial: Partial, final: str, record: Record | None, replace: bool) 
     if record is not None:
         stamp(partial.fd, record)
     os.fsync(partial.fd)
-    partial.close()  # a full disk may only say so here
-    directory = partial.directory
-    if replace:
-        directory.replace(partial.name, final)
-    else:
-        _rename_no_clobber(directory, partial.name, final)
-    directory.unlink(partial.sidecar)
-    directory.sync()
+    with partial.locked():
+        partial.close()  # a full disk may only say so here
+        directory = partial.directory
+        if replace:
+            directory.replace(partial.name, final)
+        else:
+            _rename_no_clobber(directory, partial.name, final)
+        directory.unlink(partial.sidecar)
+        directory.sync()
 
 
 def _rename_no_clobber(directory: LocalDir, source: str, target: str) -> None:
@@ -283,8 +284,9 @@ def _write_whole(directory: LocalDir, name: str, data: bytes) -> None:
     try:
         _write(partial, [data], 0, None)
         os.fsync(partial.fd)
-        partial.close()
-        directory.replace(partial.name, name)
+        with partial.locked():
+            partial.close()
+            directory.replace(partial.name, name)
     except BaseException:
         partial.remove()
         raise

@@ -85,14 +85,28 @@ def _retryable(error: Exception) -> bool:
 
 
 class StorageSession:
-    """The storage side of one client: a credential-free session and its concurrency slots."""
+    """The storage side of one client: a credential-free session and two pools of slots.
+
+    Downloads and streams have separate pools, so neither waits for the other: a stream is
+    open for as long as its caller reads (a viewer may take minutes).
+    """
 
     def __init__(
-        self, *, concurrency: int, timeout: Timeout, retry: RetryPolicy, clock: Clock
+        self,
+        *,
+        concurrency: int,
+        stream_concurrency: int,
+        timeout: Timeout,
+        retry: RetryPolicy,
+        clock: Clock,
     ) -> None:
-        self._slots = anyio.Semaphore(concurrency)
-        self._holder: contextvars.ContextVar[object] = contextvars.ContextVar("slot_holder")
-        self._concurrency = concurrency
+        self._download_slots = anyio.Semaphore(concurrency)
+        self._stream_slots = anyio.Semaphore(stream_concurrency)
+        self._stream_holder: contextvars.ContextVar[object] = contextvars.ContextVar("stream")
+        # A connection for every slot, plus one per stream slot for a stream opened inside
+        # another's block (it shares the slot but not the connection): callers should wait
+        # for slots, never for connections while holding a slot.
+        self._connections = concurrency + 2 * stream_concurrency
         # No total: a healthy body may take as long as it takes; a stall trips sock_read.
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout.connect, sock_read=timeout.read
@@ -104,29 +118,35 @@ class StorageSession:
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """One of the client's ``concurrency`` storage slots, held for a whole fetch.
+        """One of the client's ``concurrency`` download slots, held for a whole download."""
+        async with self._download_slots:
+            yield
 
-        A task that already holds one (a download inside a ``stream()`` block) shares it:
-        waiting for a second slot while holding the first could wait forever.
+    @asynccontextmanager
+    async def stream_slot(self) -> AsyncIterator[None]:
+        """One of the client's ``stream_concurrency`` slots, held while a stream is open.
+
+        A task that already holds one (a stream opened inside another stream's block) shares
+        it: waiting for a second slot while holding the first could wait forever. Tasks it
+        starts take their own.
         """
         task = asyncio.current_task()
-        if self._holder.get(None) is task:
+        if self._stream_holder.get(None) is task:
             yield
             return
-        async with self._slots:
-            token = self._holder.set(task)
+        async with self._stream_slots:
+            token = self._stream_holder.set(task)
             try:
                 yield
             finally:
-                self._holder.reset(token)
+                self._stream_holder.reset(token)
 
     def _client_session(self) -> aiohttp.ClientSession:
         if self.closed:
             raise ClientClosedError("this AsyncUserplane client is closed")
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                # Room for one nested fetch per slot (a download inside a stream's block).
-                connector=aiohttp.TCPConnector(limit=2 * self._concurrency),
+                connector=aiohttp.TCPConnector(limit=self._connections),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 auto_decompress=False,

@@ -19,6 +19,7 @@ import pytest
 
 from userplane_async import (
     AsyncUserplane,
+    ClientClosedError,
     ConfigurationError,
     ResourceStream,
     ResourceUnavailableError,
@@ -108,6 +109,17 @@ async def meanwhile(client: AsyncUserplane) -> None:
     """Five API calls in a row: time for a task that is not waiting to get its first bytes."""
     for _ in range(5):
         await client.me()
+
+
+async def settled(predicate: Callable[[], bool]) -> None:
+    """Let the in-process fake (it shares our event loop) catch up: bounded, no sleeping."""
+    with anyio.fail_after(5):
+        while not predicate():
+            await anyio.lowlevel.checkpoint()
+
+
+def files_in(directory: Path) -> list[Path]:
+    return list(directory.rglob("*"))
 
 
 def resolves(fake: FakeUserplane) -> int:
@@ -317,6 +329,44 @@ async def test_a_stream_cancelled_while_it_waits_takes_no_slot(fake: FakeUserpla
             async with stream(client) as body:
                 assert await read_all(body) == VIDEO
         assert resolves(fake) == 2  # the holder's and the last: the waiter never resolved
+
+
+async def test_closing_the_client_ends_every_stream_at_once(
+    fake: FakeUserplane, gate: Gate, tmp_path: Path
+) -> None:
+    """aclose() ends open streams mid-body, a stream waiting for a slot and a download."""
+    fake.script_storage(SLOW, times=2, recording_id=VIEWED)
+    fake.script_storage(SLOW, recording_id=OTHER)
+    outcomes: list[str] = []
+
+    async def run(transfer: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await transfer()
+        except ClientClosedError:
+            outcomes.append("closed")
+
+    async def view() -> None:
+        async with stream(client) as body:
+            await read_all(body)
+
+    client = AsyncUserplane(fake.api_key, base_url=fake.base_url, stream_concurrency=2)
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run, view)
+            tasks.start_soon(run, view)
+            tasks.start_soon(run, lambda: client.recordings.download(WS, OTHER, "video", tmp_path))
+            await gate.paused(3)  # both streams and the download are mid-body
+            tasks.start_soon(run, view)  # and this one waits for a slot
+            await meanwhile(client)
+            await client.aclose()
+    assert outcomes == ["closed"] * 4
+    assert files_in(tmp_path) == []  # no temp file left by the download
+    gate.open()
+    await settled(lambda: len(fake.storage_requests()) == 3)
+    assert [r.status for r in fake.storage_requests()] == [0, 0, 0]  # we hung up on all three
+    with pytest.raises(ClientClosedError):
+        async with stream(client):
+            pass
 
 
 def test_stream_concurrency_defaults_to_a_hundred() -> None:

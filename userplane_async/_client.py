@@ -168,7 +168,10 @@ class AsyncUserplane:
         )
 
     async def aclose(self) -> None:
-        """Close the connections this client opened; safe to call more than once."""
+        """Close the connections this client opened; safe to call more than once.
+
+        Open streams, and downloads under way or waiting, end with :class:`ClientClosedError`.
+        """
         await self._storage.aclose()
         await self._http.aclose()
 

@@ -19,6 +19,7 @@ class ResourceStream:
 
     ``size`` is the whole object's size, ``offset`` where this stream starts in it. A break
     mid-body raises :class:`TransportError`; open a new stream at the offset reached to go on.
+    Closing the client ends every open stream with :class:`ClientClosedError`.
     """
 
     def __init__(

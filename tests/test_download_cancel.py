@@ -133,20 +133,16 @@ async def test_cancel_while_waiting_for_the_storage_slot(
     client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
 ) -> None:
     """A download cancelled while another task holds the only storage slot leaves nothing behind."""
-    holding, release = anyio.Event(), anyio.Event()
-
-    async def hold_the_slot() -> None:
-        async with client.recordings.stream(WS, REC_SMALL, "video"):
-            holding.set()
-            await release.wait()
+    # A stalled download holds the only slot (a stream would not: streams have slots of their own).
+    fake.script_storage(StallAfter(), recording_id=REC_SMALL)
 
     with anyio.fail_after(5):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(hold_the_slot)
-            await holding.wait()
+            tg.start_soon(client.recordings.download, WS, REC_SMALL, "video", tmp_path / "held")
+            await settled(lambda: bool(resolves_of(fake, REC_SMALL)))  # resolved in its slot
             with anyio.move_on_after(0.3) as scope:
                 await client.recordings.download(WS, REC_BIG, "video", tmp_path)
-            release.set()
+            tg.cancel_scope.cancel()
     assert scope.cancelled_caught
     # The slot comes before the URL: nothing was resolved (no API call spent) or fetched.
     assert resolves_of(fake, REC_BIG) == []

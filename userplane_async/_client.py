@@ -60,7 +60,12 @@ class AsyncUserplane:
             except on loopback hosts.
         timeout: Seconds, or a :class:`Timeout` with separate connect/read/total values.
         max_retries: Shorthand for ``retry.attempts - 1``.
-        concurrency: Storage fetches this client runs in parallel, across all recordings.
+        concurrency: Downloads this client runs in parallel, across all recordings (and
+            the default number of archive workers).
+        stream_concurrency: Streams open at once; a further ``stream()`` waits until one
+            closes. These slots are apart from the download slots: open streams, however
+            slow their readers, never hold up downloads or archives, nor they streams. A
+            stream opened inside another's block, in the same task, shares its slot.
         rate_limit: The client-side API budget; ``None`` switches the limiter off.
         retry: How 429s, 5xx answers and network failures are retried.
         session: An ``aiohttp.ClientSession`` to send API calls with; it is left open.
@@ -75,6 +80,7 @@ class AsyncUserplane:
         timeout: float | Timeout = Timeout(),  # noqa: B008 - frozen value object
         max_retries: int | None = None,
         concurrency: int = 8,
+        stream_concurrency: int = 100,
         rate_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen value object
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value object
         session: aiohttp.ClientSession | None = None,
@@ -85,12 +91,17 @@ class AsyncUserplane:
         if max_retries is not None:
             retry = attrs.evolve(retry, attempts=max_retries + 1)
         self.concurrency = _positive_int(concurrency, "concurrency")
+        self.stream_concurrency = _positive_int(stream_concurrency, "stream_concurrency")
         self.clock = clock
         self.rate_limit = rate_limit
         self.retry = retry
         timeout = Timeout.of(timeout)
         self._storage = StorageSession(
-            concurrency=self.concurrency, timeout=timeout, retry=retry, clock=clock
+            concurrency=self.concurrency,
+            stream_concurrency=self.stream_concurrency,
+            timeout=timeout,
+            retry=retry,
+            clock=clock,
         )
         self._http = ApiTransport(
             api_key=key,
@@ -157,7 +168,10 @@ class AsyncUserplane:
         )
 
     async def aclose(self) -> None:
-        """Close the connections this client opened; safe to call more than once."""
+        """Close the connections this client opened; safe to call more than once.
+
+        Open streams, and downloads under way or waiting, end with :class:`ClientClosedError`.
+        """
         await self._storage.aclose()
         await self._http.aclose()
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
 import aiohttp
@@ -78,6 +79,10 @@ def _storage_error(status: int, body: bytes) -> Exception:
     return StorageError(f"{text}: {message}" if message else text, status=status, code=code)
 
 
+def _closed_meanwhile() -> ClientClosedError:
+    return ClientClosedError("the AsyncUserplane client was closed while this was under way")
+
+
 def _retryable(error: Exception) -> bool:
     if isinstance(error, StorageError):
         return error.status >= 500
@@ -85,14 +90,28 @@ def _retryable(error: Exception) -> bool:
 
 
 class StorageSession:
-    """The storage side of one client: a credential-free session and its concurrency slots."""
+    """The storage side of one client: a credential-free session and two pools of slots.
+
+    Downloads and streams have separate pools, so neither waits for the other: a stream is
+    open for as long as its caller reads (a viewer may take minutes).
+    """
 
     def __init__(
-        self, *, concurrency: int, timeout: Timeout, retry: RetryPolicy, clock: Clock
+        self,
+        *,
+        concurrency: int,
+        stream_concurrency: int,
+        timeout: Timeout,
+        retry: RetryPolicy,
+        clock: Clock,
     ) -> None:
-        self._slots = anyio.Semaphore(concurrency)
-        self._holder: contextvars.ContextVar[object] = contextvars.ContextVar("slot_holder")
-        self._concurrency = concurrency
+        self._download_slots = anyio.Semaphore(concurrency)
+        self._stream_slots = anyio.Semaphore(stream_concurrency)
+        self._stream_holder: contextvars.ContextVar[object] = contextvars.ContextVar("stream")
+        # A connection for every slot, plus one per stream slot for a stream opened inside
+        # another's block (it shares the slot but not the connection): callers should wait
+        # for slots, never for connections while holding a slot.
+        self._connections = concurrency + 2 * stream_concurrency
         # No total: a healthy body may take as long as it takes; a stall trips sock_read.
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=timeout.connect, sock_read=timeout.read
@@ -100,33 +119,62 @@ class StorageSession:
         self.retry = retry
         self.clock = clock
         self._session: aiohttp.ClientSession | None = None
+        self._waits: set[anyio.CancelScope] = set()
+        self._responses: weakref.WeakSet[aiohttp.ClientResponse] = weakref.WeakSet()
         self.closed = False
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """One of the client's ``concurrency`` storage slots, held for a whole fetch.
+        """One of the client's ``concurrency`` download slots, held for a whole download."""
+        async with self._holding(self._download_slots):
+            yield
 
-        A task that already holds one (a download inside a ``stream()`` block) shares it:
-        waiting for a second slot while holding the first could wait forever.
+    @asynccontextmanager
+    async def stream_slot(self) -> AsyncIterator[None]:
+        """One of the client's ``stream_concurrency`` slots, held while a stream is open.
+
+        A task that already holds one (a stream opened inside another stream's block) shares
+        it: waiting for a second slot while holding the first could wait forever. Tasks it
+        starts take their own.
         """
         task = asyncio.current_task()
-        if self._holder.get(None) is task:
+        if self._stream_holder.get(None) is task:
             yield
             return
-        async with self._slots:
-            token = self._holder.set(task)
+        async with self._holding(self._stream_slots):
+            token = self._stream_holder.set(task)
             try:
                 yield
             finally:
-                self._holder.reset(token)
+                self._stream_holder.reset(token)
 
-    def _client_session(self) -> aiohttp.ClientSession:
+    @asynccontextmanager
+    async def _holding(self, slots: anyio.Semaphore) -> AsyncIterator[None]:
+        with self._until_closed():
+            await slots.acquire()
+        try:
+            yield
+        finally:
+            slots.release()
+
+    @contextmanager
+    def _until_closed(self) -> Iterator[None]:
+        """A wait that ``aclose()`` ends with :class:`ClientClosedError` instead of never."""
         if self.closed:
             raise ClientClosedError("this AsyncUserplane client is closed")
+        with anyio.CancelScope() as scope:
+            self._waits.add(scope)
+            try:
+                yield
+            finally:
+                self._waits.discard(scope)
+        if scope.cancelled_caught:
+            raise _closed_meanwhile()
+
+    def _client_session(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                # Room for one nested fetch per slot (a download inside a stream's block).
-                connector=aiohttp.TCPConnector(limit=2 * self._concurrency),
+                connector=aiohttp.TCPConnector(limit=self._connections),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 auto_decompress=False,
@@ -142,19 +190,36 @@ class StorageSession:
             if etag:
                 headers["If-Match"] = etag
         try:
-            return await self._client_session().get(
-                URL(url, encoded=True),
-                headers=headers,
-                allow_redirects=False,
-                raise_for_status=False,
-                timeout=self._timeout,
-            )
+            with self._until_closed():
+                response = await self._client_session().get(
+                    URL(url, encoded=True),
+                    headers=headers,
+                    allow_redirects=False,
+                    raise_for_status=False,
+                    timeout=self._timeout,
+                )
         except FOREIGN_ERRORS as exc:
-            error = translate(exc)
+            error: Exception = translate(exc)
+        else:
+            if not self.closed:
+                self._responses.add(response)
+                return response
+            response.close()  # aclose() came after the answer but before this task resumed
+            error = _closed_meanwhile()
         raise error
 
     async def aclose(self) -> None:
+        """Close every connection, and end every wait and read on them at once.
+
+        aiohttp drops a closed connection's reader and timer, so a body being read would wait
+        forever: its reader gets a :class:`ClientClosedError` instead.
+        """
         self.closed = True
+        for wait in self._waits:
+            wait.cancel()
+        for response in self._responses:
+            if not response.content.at_eof():
+                response.content.set_exception(_closed_meanwhile())
         if self._session is not None:
             session, self._session = self._session, None
             await session.close()

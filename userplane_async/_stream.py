@@ -19,6 +19,7 @@ class ResourceStream:
 
     ``size`` is the whole object's size, ``offset`` where this stream starts in it. A break
     mid-body raises :class:`TransportError`; open a new stream at the offset reached to go on.
+    Closing the client ends every open stream with :class:`ClientClosedError`.
     """
 
     def __init__(
@@ -83,7 +84,7 @@ async def open_stream(
         if isinstance(error, Unsatisfiable):
             raise StorageError(f"offset {offset} is past the end of the object", status=416)
 
-    async with storage.slot():
+    async with storage.stream_slot():  # not a download slot: the caller decides how long
         with naming(fetch):  # not around the yield: the body's errors are not ours
             await fetch.resolve()
             response, size = await fetch.retrying(lambda: fetch.answer(offset), on_restart)

@@ -42,6 +42,7 @@ async def configure() -> None:
         timeout=Timeout(connect=5.0, read=30.0, total=None),
         max_retries=2,
         concurrency=4,
+        stream_concurrency=50,
         rate_limit=RateLimit(per_minute=60, per_day=None, max_wait=30.0),
         retry=RetryPolicy(attempts=3, timeout=60.0),
     )
@@ -50,7 +51,8 @@ async def configure() -> None:
         base_url: str = ctx.base_url
         calls: int = ctx.api_calls
         closed: bool = ctx.closed
-        print(base_url, calls, closed, ctx.concurrency, ctx.rate_limit, ctx.retry)
+        streams: int = ctx.stream_concurrency
+        print(base_url, calls, closed, ctx.concurrency, streams, ctx.rate_limit, ctx.retry)
     version: str = userplane_async.__version__
     print(version)
 

@@ -115,7 +115,7 @@ class LocalDir:
 
     def link(self, source: str, target: str) -> None:
         """Give ``source``'s file the name ``target`` too; fails if ``target`` exists."""
-        os.link(source, target, src_dir_fd=self.fd, dst_dir_fd=self.fd, follow_symlinks=False)
+        os.link(source, target, src_dir_fd=self.fd, dst_dir_fd=self.fd)
 
     def unlink(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):

@@ -48,6 +48,7 @@ from userplane_async.testing import (
     S3Error,
     ScaledClock,
     Trickle,
+    WrongLength,
 )
 
 pytestmark = pytest.mark.anyio
@@ -604,6 +605,24 @@ async def test_cancelled_archive_stops_promptly_and_resumes(
     archive.check_identical(before)
     for key, data in archive.objects.items():
         assert archive.file(*key).read_bytes() == data
+
+
+async def test_a_lying_length_fails_its_item_and_a_rerun_completes_it(
+    client: AsyncUserplane, archive: Archive, fake_userplane: FakeUserplane
+) -> None:
+    """A length that lies fails that item as IntegrityError, with no file; the re-run fetches
+    it, and the manifest of both runs holds up line by line (#15)."""
+    archive.add_many(2)
+    fake_userplane.script_storage(WrongLength(10), recording_id="rec_001", kind="video")
+    first = await run(client, archive)
+    [failed] = first.items
+    assert (failed.recording_id, failed.kind, failed.status) == ("rec_001", "video", "failed")
+    assert failed.error_type == "IntegrityError"
+    assert not archive.file("rec_001", "video").exists()
+    archive.check_no_leftovers()
+    report = await run(client, archive)  # the fault was scripted once: the object is true now
+    assert (report.ok, report.counts) == (True, {"downloaded": 1, "skipped": 9})
+    archive.check_history()
 
 
 # --- a killed process (row 40) ----------------------------------------------------------------------

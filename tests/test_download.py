@@ -19,6 +19,7 @@ from userplane_async import (
     ResourceUnavailableError,
     URLPolicyError,
 )
+from userplane_async._sinks import BATCH
 from userplane_async.testing import FakeResource, FakeUserplane
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +40,7 @@ def fake(fake_userplane: FakeUserplane) -> FakeUserplane:
             "console-log": FakeResource(captured=False),
         },
     )
+    fake_userplane.add_recording(WS, "rec_batch", resources={"video": FakeResource(VIDEO[:BATCH])})
     return fake_userplane
 
 
@@ -225,30 +227,56 @@ async def test_unavailable_stream_raises(client: AsyncUserplane, fake: FakeUserp
     assert fake.storage_requests() == []
 
 
+@pytest.mark.parametrize(
+    "rec",
+    [
+        # Exactly one batch: the write starts with the last chunk, and the task goes straight
+        # on to wait for it, so the cancel surely lands on that wait.
+        pytest.param("rec_batch", id="cancelled-awaiting-the-write"),
+        # Three batches: the cancel lands on the wait or on the network read beside it.
+        pytest.param("rec_1", id="cancelled-while-the-write-runs"),
+    ],
+)
 async def test_plain_task_cancel_waits_for_the_write_thread(
-    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: AsyncUserplane,
+    fake: FakeUserplane,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    rec: str,
 ) -> None:
-    """A native task.cancel() mid-write lets the thread finish before the temp file goes."""
+    """A native task.cancel() mid-write removes the temp file only once the thread's write is done."""
     writing, finish = threading.Event(), threading.Event()
-    real_writev = os.writev
+    events: list[str] = []
+    real_writev, real_unlink = os.writev, os.unlink
 
     def slow_writev(fd: int, buffers: list[memoryview]) -> int:
+        events.append("write")
         writing.set()
         finish.wait(5)
-        return real_writev(fd, buffers)
+        written = real_writev(fd, buffers)
+        events.append("written" if os.fstat(fd).st_nlink else "written to a removed file")
+        return written
+
+    def unlink(path: str | os.PathLike[str], *args: object, **kwargs: object) -> None:
+        if str(path).endswith(".part"):
+            events.append("unlink")
+        real_unlink(path, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(os, "writev", slow_writev)
-    task = asyncio.ensure_future(client.recordings.download(WS, "rec_1", "video", tmp_path))
+    monkeypatch.setattr(os, "unlink", unlink)
+    task = asyncio.ensure_future(client.recordings.download(WS, rec, "video", tmp_path))
     await anyio.to_thread.run_sync(writing.wait, 5)
     task.cancel()
     for _ in range(20):  # let the cancellation reach the sink: it must keep waiting
         await asyncio.sleep(0)
     assert not task.done()
+    assert events == ["write"]  # the file is still there while the thread writes to it
     finish.set()
-    with pytest.raises(asyncio.CancelledError):
+    with anyio.fail_after(5), pytest.raises(asyncio.CancelledError):
         await task
+    assert events == ["write", "written", "unlink"]
     assert _leftovers(tmp_path) == []
-    assert not (tmp_path / "video.mp4").exists()
+    assert os.listdir(tmp_path) == []  # no final file either
 
 
 async def test_download_inside_a_stream_with_one_slot(fake: FakeUserplane, tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 """The local side of a download: full disks, unwritable destinations, symlinks, a killed process.
 
 Fault matrix #29 (symlinks), #30 (disk full), #31 (read-only destination) and #40 (SIGKILL).
-A file appears whole and verified or not at all, and nothing is written outside DEST.
+A file appears whole and verified or not at all, and nothing is written outside DEST. Root
+writes into any directory whatever its mode, so the read-only case runs its download in a
+child process that drops to an unprivileged uid first.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import hashlib
 import json
 import os
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,21 +189,86 @@ async def test_unwritable_destination_fails_before_any_transfer(
     assert names(tmp_path) == ["file.txt"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a chmod 500 directory anyway")
+UNPRIVILEGED_CHILD = """
+import concurrent.futures.thread  # loaded lazily by run_in_executor, past the drop
+import json, os, sys
+import anyio
+from userplane_async import AsyncUserplane, DownloadError, RetryPolicy
+
+async def main() -> None:
+    base_url, api_key, ws, rec, dest, uid = sys.argv[1:7]
+    # Root writes whatever the modes say: drop it now that the event loop and every module are
+    # loaded (the interpreter lives where the unprivileged user may not read).
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setgid(int(uid))
+        os.setuid(int(uid))
+    async with AsyncUserplane(api_key, base_url=base_url, retry=RetryPolicy.no_wait()) as client:
+        try:
+            result = await client.recordings.download(ws, rec, "video", dest)
+        except DownloadError as exc:
+            report = {"error": type(exc).__name__, "errno": getattr(exc, "errno", None)}
+        else:
+            report = {"size": result.size}
+    print(json.dumps({**report, "euid": os.geteuid()}), flush=True)
+
+anyio.run(main)
+"""
+NOBODY = 65534
+
+
+@pytest.fixture
+def unprivileged_dir() -> Iterator[tuple[Path, int]]:
+    """A directory the unprivileged child can reach, and the uid it runs as (nobody for root).
+
+    pytest's tmp_path lies under a root-only directory, so this one is made beside it.
+    """
+    uid = NOBODY if os.geteuid() == 0 else os.geteuid()
+    with tempfile.TemporaryDirectory(prefix="userplane-unprivileged-") as base:
+        Path(base).chmod(0o755)
+        yield Path(base), uid
+
+
+async def download_unprivileged(fake: FakeUserplane, dest: Path, uid: int) -> dict[str, Any]:
+    """Download REC_SMALL into ``dest`` from a child process running as ``uid``; its report."""
+    command = child_command(fake, UNPRIVILEGED_CHILD, WS, REC_SMALL, dest, uid)
+    with anyio.fail_after(20):
+        done = await anyio.run_process(command)
+    report: dict[str, Any] = json.loads(done.stdout.decode().splitlines()[-1])
+    assert report.pop("euid") == uid
+    return report
+
+
+def owned_directory(path: Path, uid: int, mode: int) -> Path:
+    path.mkdir()
+    if os.geteuid() == 0:
+        os.chown(path, uid, uid)
+    path.chmod(mode)
+    return path
+
+
 async def test_read_only_directory_fails_before_any_transfer(
-    client: AsyncUserplane, fake: FakeUserplane, tmp_path: Path
+    fake: FakeUserplane, unprivileged_dir: tuple[Path, int]
 ) -> None:
     """A chmod 500 destination directory is a DestinationError before any storage request (#31)."""
-    dest = tmp_path / "ro"
-    dest.mkdir()
-    dest.chmod(0o500)
-    try:
-        with anyio.fail_after(5), pytest.raises(DestinationError):
-            await client.recordings.download(WS, REC_SMALL, "video", dest)
-        assert fake.storage_requests() == []
-        assert names(dest) == []
-    finally:
-        dest.chmod(0o700)
+    base, uid = unprivileged_dir
+    dest = owned_directory(base / "ro", uid, 0o500)  # its owner may list it, not write it
+    report = await download_unprivileged(fake, dest, uid)
+    assert report == {"error": "DestinationError", "errno": errno.EACCES}
+    assert fake.storage_requests() == []
+    assert names(dest) == []
+    assert names(base) == ["ro"]
+
+
+async def test_the_unprivileged_child_saves_where_it_may_write(
+    fake: FakeUserplane, unprivileged_dir: tuple[Path, int]
+) -> None:
+    """The control: the same child, given a chmod 700 directory, downloads the file."""
+    base, uid = unprivileged_dir
+    dest = owned_directory(base / "rw", uid, 0o700)
+    assert await download_unprivileged(fake, dest, uid) == {"size": len(SMALL)}
+    assert (dest / "video.webm").read_bytes() == SMALL
+    assert len(fake.storage_requests()) == 1
 
 
 # --- #29: symlinks ---------------------------------------------------------------------------

@@ -583,11 +583,14 @@ async def test_api_redirect_is_not_followed(
     client: AsyncUserplane, fake: FakeUserplane, oracle: Oracle
 ) -> None:
     """A redirect from the API itself is an error and leads to no storage request (#24)."""
-    fake.script(RESOURCE_ROUTE, status=302, body=b"")
-    with pytest.raises(UserplaneAPIError) as caught:
-        await download(client, oracle)
+    async with canary_listener() as canary:
+        location = f"http://127.0.0.1:{canary.port}/api/v1/elsewhere"
+        fake.script(RESOURCE_ROUTE, status=302, body=b"", headers={"Location": location})
+        with pytest.raises(UserplaneAPIError) as caught:
+            await download(client, oracle)
     oracle.failed(caught.value)
     assert caught.value.status == 302
+    assert canary.connections == 0
     assert fake.storage_requests() == []
 
 

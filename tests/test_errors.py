@@ -98,7 +98,7 @@ async def test_unknown_code_maps_by_status(
 ) -> None:
     """An undocumented code still raises the class of its status."""
     body = {"error": "SOMETHING_NEW", "message": "new failure"}
-    fake_userplane.script("me", status=status, body=body, times=10)
+    fake_userplane.script("me", status=status, body=body, times=100)  # outlasts every retry
     with pytest.raises(cls) as caught:
         await client.me()
     assert type(caught.value) is cls
@@ -130,7 +130,8 @@ async def test_redirects_are_not_followed(
     client: AsyncUserplane, fake_userplane: FakeUserplane
 ) -> None:
     """A 3xx from the API is an error, and its target never sees a request."""
-    fake_userplane.script("me", status=302, body=b"")
+    target = fake_userplane.base_url + "/public/me"  # would answer: a follower would succeed
+    fake_userplane.script("me", status=302, body=b"", headers={"Location": target})
     with pytest.raises(UserplaneAPIError, match="redirect"):
         await client.me()
     assert len(fake_userplane.api_requests()) == 1

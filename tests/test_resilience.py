@@ -6,6 +6,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator
 from email.utils import formatdate
+from itertools import pairwise
 
 import aiohttp
 import anyio
@@ -99,16 +100,92 @@ async def test_garbage_retry_after_falls_back_to_backoff(
     assert 0.0 <= second.time - first.time <= 1.0
 
 
-async def test_backoff_grows_and_is_capped(clocked: tuple[FakeUserplane, FakeClock]) -> None:
-    """Waits between 5xx retries stay under the doubling ceiling and the cap."""
-    fake, clock = clocked
-    fake.script("me", status=500, times=5)
-    policy = RetryPolicy(attempts=6, wait_initial=1.0, wait_max=3.0)
-    async with _client(fake, clock=clock, rate_limit=None, retry=policy) as client:
+def ceilings(policy: RetryPolicy, retries: int) -> list[float]:
+    """The most the policy may wait before each of ``retries`` retries (full jitter below it)."""
+    return [
+        min(policy.wait_max, policy.wait_initial * policy.wait_exp_base ** (retry - 1))
+        for retry in range(1, retries + 1)
+    ]
+
+
+async def gaps_between_retries(
+    fake: FakeUserplane, client: AsyncUserplane, *, runs: int, status: int, failures: int
+) -> list[list[float]]:
+    """Per run of one call through ``failures`` scripted answers: the gaps the fake saw."""
+    series = []
+    for _ in range(runs):
+        fake.clear_requests()
+        fake.script("me", status=status, times=failures)
         await client.me()
-    assert len(clock.sleeps) == 5
-    for retry, wait in enumerate(clock.sleeps, start=1):
-        assert 0.0 <= wait <= min(3.0, 2.0 ** (retry - 1))
+        seen = fake.api_requests()
+        assert [r.status for r in seen] == [status] * failures + [200]
+        series.append([later.time - earlier.time for earlier, later in pairwise(seen)])
+    return series
+
+
+def assert_gaps_grow_and_are_capped(series: list[list[float]], limits: list[float]) -> None:
+    """No gap passes its ceiling, and each ceiling that grew is used past the one before.
+
+    With full jitter a single gap may be short, so growth is checked across runs: a wait
+    drawn below ceiling c(k) exceeds c(k-1) with probability 1 - c(k-1)/c(k), and across
+    every run at least one does unless the backoff is zero, flat or shrinking.
+    """
+    for retry, limit in enumerate(limits):
+        column = [gaps[retry] for gaps in series]
+        assert min(column) >= 0.0
+        assert max(column) <= limit + 1e-9, f"retry {retry + 1} waited past its ceiling"
+        if retry and limit > limits[retry - 1]:
+            assert max(column) > limits[retry - 1], f"the wait before retry {retry + 1} never grew"
+
+
+async def test_backoff_grows_and_is_capped(clocked: tuple[FakeUserplane, FakeClock]) -> None:
+    """Waits between 5xx retries stay under the doubling ceiling and the cap, and do grow."""
+    fake, clock = clocked
+    policy = RetryPolicy(attempts=6, wait_initial=1.0, wait_max=7.0)
+    runs = 96  # a correct policy fails this by chance with probability < 3 * (4/7) ** 96 ~ 1e-23
+    async with _client(fake, clock=clock, rate_limit=None, retry=policy) as client:
+        series = await gaps_between_retries(fake, client, runs=runs, status=500, failures=5)
+    assert len(clock.sleeps) == 5 * runs
+    assert_gaps_grow_and_are_capped(series, ceilings(policy, 5))  # 1, 2, 4, 7, 7 s
+
+
+async def test_429_storm_without_retry_after_backs_off_growing_and_capped(
+    clocked: tuple[FakeUserplane, FakeClock],
+) -> None:
+    """Eight 429s without Retry-After are outlasted by gaps that grow up to the cap (#3)."""
+    fake, clock = clocked
+    policy = RetryPolicy()  # 5 attempts for other failures: these 429s need 9
+    runs, storm = 64, 8  # growth fails by chance with probability < 6 * (16/30) ** 64 ~ 2e-17
+    async with _client(fake, clock=clock, rate_limit=None, retry=policy) as client:
+        series = await gaps_between_retries(fake, client, runs=runs, status=429, failures=storm)
+    limits = ceilings(policy, storm)  # 0.5, 1, 2, 4, 8, 16, 30, 30 s
+    assert_gaps_grow_and_are_capped(series, limits)
+    # How long the storm takes to clear: never past the sum of the ceilings (91.5 s), and on
+    # average half of it, about 46 s (Hoeffding: outside this band with probability < 1e-13).
+    cleared = [sum(gaps) for gaps in series]
+    assert max(cleared) <= sum(limits) + 1e-9
+    assert 0.25 * sum(limits) <= sum(cleared) / runs <= 0.75 * sum(limits)
+
+
+async def test_429s_of_a_full_window_are_waited_out() -> None:
+    """When other traffic fills the server's minute, 429s without Retry-After wait it out (#3)."""
+    clock = FakeClock()
+    async with FakeUserplane(clock=clock, rate_limits=((3, 60.0),)) as server:
+        async with _client(server, clock=clock, rate_limit=None) as other:
+            for _ in range(3):  # the user's other key spends the window at t=0
+                await other.me()
+        server.clear_requests()
+        async with _client(server, clock=clock) as client:  # our budget: 120 a minute
+            await client.me()
+        seen = server.api_requests()
+    *refused, answered = seen
+    assert {r.status for r in refused} == {429}
+    assert answered.status == 200
+    # Nothing got through before the window freed, and the call was not given up on after
+    # it: the answer came at most one capped wait (30 s) after the last 429. A correct policy
+    # fails this by chance only if 29 jittered waits add up to less than 60 s (about 3e-16).
+    assert refused[-1].time < 60.0 <= answered.time <= refused[-1].time + 30.0 + 1e-9
+    assert client.api_calls == len(seen) <= RetryPolicy().rate_limited_attempts
 
 
 async def test_daily_quota_429_raises_at_once(clocked: tuple[FakeUserplane, FakeClock]) -> None:

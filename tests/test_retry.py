@@ -461,6 +461,68 @@ async def test_rate_limit_retry_after_is_checked_against_timeout(
     assert starts == [0.0, 2.0, 4.0]
 
 
+async def test_429s_without_retry_after_get_their_own_attempts(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    """429s with no Retry-After are tried rate_limited_attempts times, then the last is raised."""
+    errors: list[UserplaneError] = [_429() for _ in range(100)]
+    attempt, started = _failing(errors)
+    policy = RetryPolicy.no_wait(attempts=3)
+
+    with pytest.raises(RateLimitError) as info:
+        await call_with_retries(
+            attempt, policy=policy, clock=clock, limiter=limiter, what="GET /x", idempotent=True
+        )
+
+    assert len(started) == policy.rate_limited_attempts == 30
+    assert info.value is errors[29]
+
+
+async def test_429s_without_retry_after_stop_at_the_timeout(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    """A 429 storm without Retry-After is waited out only while the total timeout has room."""
+    errors: list[UserplaneError] = [_429() for _ in range(100)]
+    starts: list[float] = []
+
+    async def attempt() -> str:
+        async with limiter.slot():
+            starts.append(clock.monotonic())
+            raise errors.pop(0)
+
+    with pytest.raises(RateLimitError):
+        await call_with_retries(
+            attempt,
+            policy=FixedBackoff(attempts=2, timeout=10.0, wait_initial=3.0),
+            clock=clock,
+            limiter=limiter,
+            what="GET /x",
+            idempotent=True,
+        )
+
+    assert starts == [0.0, 3.0, 6.0, 9.0]
+
+
+async def test_other_failures_after_a_429_storm_get_no_extra_attempts(
+    clock: FakeClock, limiter: RateLimiter
+) -> None:
+    """A 503 after more 429s than ``attempts`` is raised at once: only 429s get more tries."""
+    errors: list[UserplaneError] = [_429(), _429(), _429(), _503()]
+    attempt, started = _failing(errors)
+
+    with pytest.raises(ServerError):
+        await call_with_retries(
+            attempt,
+            policy=RetryPolicy.no_wait(attempts=2),
+            clock=clock,
+            limiter=limiter,
+            what="GET /x",
+            idempotent=True,
+        )
+
+    assert len(started) == 4
+
+
 async def test_logs_one_info_record_per_retry(
     clock: FakeClock, limiter: RateLimiter, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -759,6 +759,61 @@ async def test_script_bodies(fake: FakeUserplane, http: aiohttp.ClientSession) -
         200,
         {"message": "odd", "data": {"user": None}},
     )
+
+
+async def test_script_headers(fake: FakeUserplane, http: aiohttp.ClientSession) -> None:
+    """Scripted headers are added to the answer and win over the fake's own."""
+    fake.script("me", status=302, body=b"", headers={"Location": "http://127.0.0.1:9/x"})
+    fake.script("me", status=200, body=b"{}", headers={"Content-Type": "text/plain"})
+    url = URL(fake.base_url + "/public/me")
+    async with http.get(url, allow_redirects=False) as response:
+        assert (response.status, response.headers["Location"]) == (302, "http://127.0.0.1:9/x")
+    async with http.get(url) as response:
+        assert response.content_type == "text/plain"
+    assert (await call(http, fake, "GET", "/public/me"))[0] == 200
+
+
+async def test_script_stream(fake: FakeUserplane, http: aiohttp.ClientSession) -> None:
+    """A scripted stream is sent chunked, without Content-Length, pulling chunks as it goes."""
+    pulled: list[int] = []
+
+    def chunks() -> Iterator[bytes]:
+        for number in range(3):
+            pulled.append(number)
+            yield b'{"n": %d}' % number
+
+    fake.script("me", status=200, stream=chunks())
+    async with http.get(URL(fake.base_url + "/public/me")) as response:
+        assert response.headers["Transfer-Encoding"] == "chunked"
+        assert "Content-Length" not in response.headers
+        assert response.content_type == "application/json"
+        assert await response.read() == b'{"n": 0}{"n": 1}{"n": 2}'
+    assert pulled == [0, 1, 2]
+    assert fake.requests[-1].status == 200
+    with pytest.raises(ValueError, match="not both"):
+        fake.script("me", status=200, body=b"x", stream=[b"y"])
+
+
+async def test_endless_stream_stops_when_the_client_hangs_up(
+    fake: FakeUserplane, http: aiohttp.ClientSession
+) -> None:
+    """An endless stream is pulled only as fast as it is written, and ends with the client."""
+    pulled = 0
+
+    def endless() -> Iterator[bytes]:
+        nonlocal pulled
+        while True:
+            pulled += 1
+            yield b"x" * 65536
+
+    fake.script("me", status=200, stream=endless())
+    with anyio.fail_after(5):
+        async with http.get(URL(fake.base_url + "/public/me")) as response:
+            assert len(await response.content.readexactly(1 << 20)) == 1 << 20
+            response.close()  # hang up mid-body
+        await fake.aclose()  # waits for the handler: its request is logged by then
+    assert fake.requests[-1].status == 0
+    assert 16 <= pulled < 16 + 512  # 1 MiB read; at most 32 MiB more sat in buffers
 
 
 async def test_script_fifo_and_wildcard(fake: FakeUserplane, http: aiohttp.ClientSession) -> None:

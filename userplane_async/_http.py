@@ -165,7 +165,7 @@ class ApiTransport:
             raise self._error(status, headers, raw)
         try:
             envelope = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # nested deeper than the parser goes: not an answer
             raise ResponseFormatError("unexpected response at $: not JSON", path="$") from None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
             raise ResponseFormatError("unexpected response at $.data: not an object", path="$.data")
@@ -175,7 +175,7 @@ class ApiTransport:
         code, message = None, f"HTTP {status} with no error details"
         try:
             body = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             body = None
         if isinstance(body, dict):
             code = body.get("error") if isinstance(body.get("error"), str) else None

@@ -8,6 +8,7 @@ re-raised as it was. A 429 pauses the whole client through the limiter, not just
 from __future__ import annotations
 
 import email.utils
+import itertools
 import logging
 import math
 import random
@@ -40,10 +41,15 @@ class RetryPolicy:
     ``attempts`` counts the first try. ``timeout`` bounds the time from the first try to the
     start of the last one. A ``Retry-After`` longer than ``max_retry_after`` is not slept
     through: the :class:`RateLimitError` is raised at once with its ``retry_after``.
+    A 429 with no usable ``Retry-After`` (the real API sends none) says neither when nor how
+    long: its window may need up to a minute to free up, so such 429s are retried until
+    ``timeout`` runs out, for at most ``rate_limited_attempts`` tries (or ``attempts``, if
+    larger), each wait drawn from the same growing backoff.
     ``wait_scale`` multiplies every wait; :meth:`no_wait` sets it to 0 for tests.
     """
 
     attempts: int = attrs.field(default=5, validator=attrs.validators.ge(1))
+    rate_limited_attempts: int = attrs.field(default=30, validator=attrs.validators.ge(1))
     timeout: float = 300.0
     wait_initial: float = 0.5
     wait_max: float = 30.0
@@ -120,15 +126,16 @@ async def call_with_retries(
 ) -> T:
     """Run ``attempt`` until it succeeds or ``policy`` says stop; re-raise the last error."""
     started = clock.monotonic()
-    for number in range(1, policy.attempts + 1):
+    for number in itertools.count(1):
         try:
             return await attempt()
         except UserplaneError as error:
             delay = retry_delay(error, policy, number, idempotent=idempotent)
+            limit = _attempts_for(error, policy)
             out_of_time = delay is not None and (
                 clock.monotonic() - started + delay > policy.timeout
             )
-            if delay is None or number == policy.attempts or out_of_time:
+            if delay is None or number >= limit or out_of_time:
                 if isinstance(error, RateLimitError) and error.code != BUDGET_SPENT:
                     limiter.pause(error.retry_after or 0.0)  # spare the other tasks the same 429
                 raise
@@ -137,7 +144,7 @@ async def call_with_retries(
                 what,
                 _reason(error),
                 number + 1,
-                policy.attempts,
+                limit,
                 delay,
             )
             if isinstance(error, RateLimitError):
@@ -145,6 +152,13 @@ async def call_with_retries(
             else:
                 await clock.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _attempts_for(error: UserplaneError, policy: RetryPolicy) -> int:
+    """How many tries a call may have had when it fails with ``error``."""
+    if isinstance(error, RateLimitError) and error.retry_after is None:
+        return max(policy.attempts, policy.rate_limited_attempts)
+    return policy.attempts
 
 
 def _reason(error: UserplaneError) -> str:

@@ -44,7 +44,7 @@ async def configure() -> None:
         concurrency=4,
         stream_concurrency=50,
         rate_limit=RateLimit(per_minute=60, per_day=None, max_wait=30.0),
-        retry=RetryPolicy(attempts=3, timeout=60.0),
+        retry=RetryPolicy(attempts=3, timeout=60.0, rate_limited_attempts=10),
     )
     await client.aclose()
     async with AsyncUserplane(timeout=10.0, rate_limit=None, retry=RetryPolicy.no_wait()) as ctx:

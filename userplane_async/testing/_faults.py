@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -39,17 +39,24 @@ class Script:
     body: bytes | Mapping[str, Any] | None
     delay: float
     content_type: str | None
+    headers: Mapping[str, str] = attrs.Factory(dict)
+    stream: Iterable[bytes] | None = None
 
     @property
     def passes_through(self) -> bool:
-        """A 200 without a body only delays the real answer."""
-        return self.status == 200 and self.body is None
+        """A 200 without a body, a stream or headers only delays the real answer."""
+        return self.status == 200 and self.body is None and self.stream is None and not self.headers
 
     def _headers(self, content_type: str) -> dict[str, str]:
         headers = {"Content-Type": self.content_type or content_type}
         if self.retry_after is not None:
             headers["Retry-After"] = self.retry_after
+        headers.update(self.headers)
         return headers
+
+    def stream_response(self) -> web.StreamResponse:
+        """The head of a streamed answer: no ``Content-Length``, so chunked on the wire."""
+        return web.StreamResponse(status=self.status, headers=self._headers("application/json"))
 
     def response(self, route: str) -> web.Response:
         """The scripted answer; without a body, the documented error for the status."""
@@ -89,12 +96,19 @@ class Scripts:
         body: bytes | Mapping[str, Any] | None = None,
         delay: float = 0.0,
         content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: Iterable[bytes] | None = None,
     ) -> None:
         if route != ANY_ROUTE and route not in ROUTE_NAMES:
             raise ValueError(f"unknown route {route!r}; expected one of {sorted(ROUTE_NAMES)}")
         if times < 1 or delay < 0 or not 100 <= status <= 599:
             raise ValueError("times must be >= 1, delay >= 0 and status an HTTP status")
-        self._queue.append(Script(route, status, times, retry_after, body, delay, content_type))
+        if stream is not None and body is not None:
+            raise ValueError("give a body or a stream of chunks, not both")
+        extra = dict(headers or {})
+        self._queue.append(
+            Script(route, status, times, retry_after, body, delay, content_type, extra, stream)
+        )
 
     def take(self, route: str) -> Script | None:
         """Use up one answer of the first script for ``route`` (``*`` covers API routes)."""

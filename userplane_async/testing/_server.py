@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .._clock import SYSTEM_CLOCK, Clock
 from ._api import Api
-from ._faults import Scripts
+from ._faults import Script, Scripts
 from ._http import error_response
 from ._log import Exchange, RequestRecord, headers_of
 from ._presign import STORAGE_PREFIX, Presigner
@@ -103,11 +103,18 @@ class FakeUserplane(Seeding):
         body: bytes | Mapping[str, Any] | None = None,
         delay: float = 0.0,
         content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: Iterable[bytes] | None = None,
     ) -> None:
         """Answer the next ``times`` requests to ``route`` (or ``"*"``: any API route) this way.
 
         Without ``body`` the answer is the documented error for ``status``; ``delay`` seconds
         pass on the clock first; ``status=200`` without a body delays the real answer.
+        ``headers`` are added to the answer (a redirect's ``Location``, a
+        ``Content-Encoding``) and win over the ones the fake sets. ``stream`` sends the body
+        chunk by chunk instead (chunked, no ``Content-Length``), pulling each chunk only when
+        the previous one has been written, so an endless iterator makes an endless body that
+        lasts until the client hangs up; one iterator serves all ``times`` answers.
         """
         self._scripts.add(
             route,
@@ -117,6 +124,8 @@ class FakeUserplane(Seeding):
             body=body,
             delay=delay,
             content_type=content_type,
+            headers=headers,
+            stream=stream,
         )
 
     def script_storage(
@@ -240,11 +249,35 @@ class FakeUserplane(Seeding):
         if script is not None:
             if script.delay > 0:
                 await self._pause(script.delay)
+            if script.stream is not None:
+                return await self._stream(request, route, script, script.stream, exchange)
             if not script.passes_through:
                 return self._cors(route, script.response(route))
         if found is None:
             return await self._storage.serve(request, raw_path, raw_query, exchange)
         return self._cors(route, await self._api.serve(request, found, arrival, self._clock.time()))
+
+    async def _stream(
+        self,
+        request: web.Request,
+        route: str,
+        script: Script,
+        chunks: Iterable[bytes],
+        exchange: Exchange,
+    ) -> web.StreamResponse:
+        """Send a scripted ``stream`` body; a client that hangs up is logged as status 0."""
+        response = script.stream_response()
+        if route != STORAGE_ROUTE:
+            response.headers["Access-Control-Allow-Origin"] = "*"
+        try:
+            await response.prepare(request)
+            for chunk in chunks:
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionError:
+            exchange.status = 0
+            return web.Response(status=script.status)  # not sent: the connection is gone
+        return response
 
     async def _pause(self, seconds: float | None) -> None:
         """Sleep on the clock (``None``: until closed); ``aclose()`` cuts any sleep short."""

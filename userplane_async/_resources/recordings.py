@@ -180,7 +180,11 @@ class Recordings(Namespace):
     def stream(
         self, workspace_id: str, recording_id: str, kind: ResourceKind | str, *, offset: int = 0
     ) -> AbstractAsyncContextManager[ResourceStream]:
-        """``async with ...stream(...) as body: async for chunk in body`` (closed on exit)."""
+        """``async with ...stream(...) as body: async for chunk in body`` (closed on exit).
+
+        An open stream holds one of the client's ``stream_concurrency`` slots, apart from
+        the download slots: viewers and downloads never wait for each other.
+        """
         kind = resource_kind(kind)
         return open_stream(
             self._storage,

@@ -160,6 +160,9 @@ async def test_a_changed_object_restarts_from_zero(fake: FakeUserplane, tmp_path
         pytest.param({"size": len(VIDEO) + 1}, id="another-size"),
         pytest.param({"durable": 30 * MIB}, id="more-than-the-file"),
         pytest.param({"etag": ""}, id="no-etag"),
+        pytest.param({"etag": 5}, id="etag-not-a-string"),
+        pytest.param({"etag": '"x"\r\nX-Injected: 1'}, id="etag-that-breaks-a-header"),
+        pytest.param({"durable": "8388608"}, id="durable-not-an-int"),
         pytest.param(None, id="unreadable"),
     ],
 )

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -37,6 +38,7 @@ CHECKPOINT = 8 * 1024 * 1024
 #: Dead partials older than this are removed rather than resumed (seconds).
 MAX_AGE = 7 * 24 * 3600
 
+_HEADER_VALUE = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,1023}")
 _SUFFIX, _SIDECAR, _SIDECAR_TEMP = ".part", ".part.json", ".part.json.tmp"
 _READ = 1024 * 1024
 _datasync = getattr(os, "fdatasync", os.fsync)  # the data, not the mtime: cheaper
@@ -56,15 +58,23 @@ class Checkpoint:
 
     @classmethod
     def from_json(cls, data: bytes) -> Checkpoint | None:
+        """The checkpoint a sidecar holds, or None if it is torn or not what we write."""
         try:
             fields = json.loads(data)
-            checkpoint = cls(fields["resource"], fields["size"], fields["etag"], fields["durable"])
+            resource, size, etag, durable = (
+                fields[k] for k in ("resource", "size", "etag", "durable")
+            )
         except (ValueError, KeyError, TypeError):
             return None
-        ints = (checkpoint.size, checkpoint.durable)
-        if not all(type(n) is int and n >= 0 for n in ints) or not checkpoint.etag:
+        if not (
+            isinstance(resource, str)
+            and all(type(n) is int and n >= 0 for n in (size, durable))
+            # The ETag goes back on the wire as If-Match: nothing that could break a header.
+            and isinstance(etag, str)
+            and _HEADER_VALUE.fullmatch(etag)
+        ):
             return None
-        return checkpoint
+        return cls(resource, size, etag, durable)
 
 
 @attrs.define

@@ -8,12 +8,10 @@ complete, without a single API call for it.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,15 +39,15 @@ from ._events import (
     DownloadProgress,
     DownloadRetried,
     DownloadStarted,
-    ItemFailed,
     RecordingQueued,
 )
 from ._localdir import LocalDir
 from ._manifest import Manifest
 from ._models import ResourceKind
 from ._names import unsafe_name_reason
+from ._outcomes import About, Outcomes, about
 from ._resources.recordings import resource_kind
-from ._results import ArchiveReport, DownloadResult, ItemStatus, ManifestEntry
+from ._results import ArchiveReport, ItemStatus, ManifestEntry
 from ._sinks import write_atomically
 from ._threads import open_in_thread
 
@@ -57,9 +55,6 @@ if TYPE_CHECKING:
     from ._client import AsyncUserplane
 
 OnEvent = Callable[[ArchiveEvent], object]
-About = dict[str, "str | None"]  # the error fields of a manifest line
-
-_MAX_MESSAGE = 300
 
 
 @attrs.frozen
@@ -90,11 +85,14 @@ class _Run:
         self.verify = verify
         self.stopped_by: UserplaneError | None = None  # the budget ran out, or the key failed
         self.fatal: UserplaneError | None = None  # raised if nothing could be done at all
-        self.broken_manifest: DestinationError | None = None  # raised in any case
         self.interrupted: str | None = None
-        self.counts: dict[str, int] = {}
-        self.failures: list[ManifestEntry] = []
-        self.bytes = 0
+        self.outcomes = Outcomes(
+            workspace_id,
+            root,
+            manifest,
+            self.emit,
+            on_broken=lambda exc: self._stop(exc, f"the manifest cannot be written: {exc}"),
+        )
         self._queued: set[str] = set()  # each recording is archived once per run
         # Which ID owns each case-folded directory name (an earlier run's choice first): an
         # ID that differs only in case from the owner gets a directory of its own, so no two
@@ -104,8 +102,7 @@ class _Run:
     @property
     def nothing_done(self) -> bool:
         """A fatal error came before any item could be completed."""
-        complete = any(self.counts.get(status) for status in ItemStatus.COMPLETE)
-        return self.fatal is not None and not complete
+        return self.fatal is not None and not self.outcomes.any_complete
 
     def emit(self, event: ArchiveEvent) -> None:
         if self._on_event is not None:
@@ -162,21 +159,21 @@ class _Run:
                 "error_type": "InvalidIDError",
                 "message": problem,
             }
-            self._record_all(recording_id, self.kinds, ItemStatus.FAILED, invalid)
+            self.outcomes.record_all(recording_id, self.kinds, ItemStatus.FAILED, invalid)
             return
         todo = []
         for kind in self.kinds:
             previous = self.manifest.previous(recording_id, kind.value)
             if await self.manifest.is_complete(previous, verify=self.verify):
                 assert previous is not None  # noqa: S101 - is_complete says so
-                self._count(ItemStatus.SKIPPED)  # complete already: no call, no new line
+                self.outcomes.count(ItemStatus.SKIPPED)  # complete already: no call, no new line
                 self.emit(DownloadFinished(attrs.evolve(previous, status=ItemStatus.SKIPPED)))
             else:
                 todo.append(kind)  # a file that no longer matches its line is fetched anew
         if not todo:
             return
         if self.stopped_by is not None:  # only what is still to do waits for the next run
-            self._record_all(recording_id, todo, *self._deferred())
+            self.outcomes.record_all(recording_id, todo, *self._deferred())
             return
         try:
             metadata = queued.listed or await self.client.recordings._get_raw(
@@ -187,7 +184,7 @@ class _Run:
                 lambda: LocalDir.open(self.root, parts), LocalDir.close
             )
         except UserplaneError as exc:
-            self._record_all(recording_id, todo, *self._failure(exc))
+            self.outcomes.record_all(recording_id, todo, *self._failure(exc))
             return
         try:
             await self._save(recording_id, todo, directory, metadata)
@@ -202,7 +199,7 @@ class _Run:
         try:
             await write_atomically(directory, "recording.json", data)
         except DestinationError as exc:
-            self._record_all(recording_id, todo, *self._failure(exc))
+            self.outcomes.record_all(recording_id, todo, *self._failure(exc))
             return
         for number, kind in enumerate(todo):
             entry = await self._download(recording_id, kind, directory)
@@ -212,7 +209,7 @@ class _Run:
                     "error_type": entry.error_type,
                     "message": entry.message,
                 }
-                self._record_all(recording_id, todo[number + 1 :], entry.status, same)
+                self.outcomes.record_all(recording_id, todo[number + 1 :], entry.status, same)
                 return
 
     def _directory_name(self, recording_id: str) -> str:
@@ -226,7 +223,7 @@ class _Run:
     ) -> ManifestEntry:
         """Download one item and record its outcome."""
         if self.stopped_by is not None:
-            return self._record(recording_id, kind, *self._deferred())
+            return self.outcomes.record(recording_id, kind, *self._deferred())
         self.emit(DownloadStarted(recording_id, kind.value))
         try:
             result = await self.client.recordings._archive_one(
@@ -242,10 +239,12 @@ class _Run:
                 ),
             )
         except ResourceUnavailableError as exc:
-            return self._record(recording_id, kind, ItemStatus.UNAVAILABLE, message=exc.message)
+            return self.outcomes.record(
+                recording_id, kind, ItemStatus.UNAVAILABLE, message=exc.message
+            )
         except UserplaneError as exc:
-            return self._record(recording_id, kind, *self._failure(exc))
-        return self._record_result(recording_id, kind, result)
+            return self.outcomes.record(recording_id, kind, *self._failure(exc))
+        return self.outcomes.record_result(recording_id, kind, result)
 
     def _failure(self, exc: UserplaneError) -> tuple[str, About]:
         """The status an error leaves an item in, and what it said; some errors stop the run."""
@@ -273,87 +272,6 @@ class _Run:
         """The daily budget, not a passing 429 storm: waiting would take longer than allowed."""
         longest = self.client.retry.max_retry_after
         return exc.code == BUDGET_SPENT or (exc.retry_after or 0.0) > longest
-
-    # --- recording outcomes ------------------------------------------------------------------
-
-    def _record_result(
-        self, recording_id: str, kind: ResourceKind, result: DownloadResult
-    ) -> ManifestEntry:
-        self.bytes += 0 if result.skipped else result.size
-        return self._record(
-            recording_id,
-            kind,
-            ItemStatus.SKIPPED if result.skipped else ItemStatus.DOWNLOADED,
-            path=result.path.relative_to(self.root).as_posix(),
-            size=result.size,
-            sha256=result.sha256,
-            content_type=result.content_type,
-        )
-
-    def _record_all(
-        self,
-        recording_id: str,
-        kinds: Sequence[ResourceKind],
-        status: str,
-        about: About | None = None,
-        /,
-        **found: Any,
-    ) -> None:
-        for kind in kinds:
-            self._record(recording_id, kind, status, about, **found)
-
-    def _record(
-        self,
-        recording_id: str,
-        kind: ResourceKind,
-        status: str,
-        about: About | None = None,
-        /,
-        **found: Any,
-    ) -> ManifestEntry:
-        """Write the item's manifest line, count it and tell ``on_event``."""
-        entry = ManifestEntry(
-            workspace_id=self.workspace_id,
-            recording_id=recording_id,
-            kind=kind.value,
-            status=status,
-            time=_now(),
-            **{**(about or {}), **found},
-        )
-        try:
-            self.manifest.append(entry)
-        except DestinationError as exc:  # without its manifest the run cannot go on
-            self._stop(exc, f"the manifest cannot be written: {exc}")
-            self.broken_manifest = exc
-        self._count(status)
-        if status in ItemStatus.COMPLETE:
-            self.emit(DownloadFinished(entry))
-        else:
-            self.failures.append(entry)
-            self.emit(ItemFailed(entry))
-        return entry
-
-    def _count(self, status: str) -> None:
-        self.counts[status] = self.counts.get(status, 0) + 1
-
-
-def about(exc: UserplaneError) -> About:
-    """What a manifest line keeps of an error: its code, class and (short) message."""
-    code = getattr(exc, "code", None)
-    if code is None and isinstance(exc, DestinationError) and exc.errno is not None:
-        code = errno.errorcode.get(exc.errno)
-    message = str(exc)
-    if len(message) > _MAX_MESSAGE:
-        message = message[: _MAX_MESSAGE - 1] + "…"
-    return {
-        "error": code or type(exc).__name__,
-        "error_type": type(exc).__name__,
-        "message": message,
-    }
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 async def archive(
@@ -386,17 +304,17 @@ async def archive(
     finally:
         # Nothing could be done (a refused key): leave no manifest of failures behind.
         await manifest.aclose(discard=run.nothing_done)
-    if run.broken_manifest is not None:
-        raise run.broken_manifest
+    if run.outcomes.broken_manifest is not None:
+        raise run.outcomes.broken_manifest
     if run.nothing_done:
         assert run.fatal is not None  # noqa: S101 - nothing_done says so
         raise run.fatal  # the error is the whole story
     report = ArchiveReport(
         workspace_id=workspace_id,
         dest=root,
-        counts=dict(run.counts),
-        bytes=run.bytes,
-        items=tuple(run.failures),
+        counts=dict(run.outcomes.counts),
+        bytes=run.outcomes.bytes,
+        items=tuple(run.outcomes.failures),
         api_calls=client.api_calls - calls,
         elapsed=client.clock.monotonic() - started,
         interrupted=run.interrupted,

@@ -17,6 +17,7 @@ import anyio
 import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
+from tests.test_download_disk import DOWNLOAD_CHILD
 from userplane_async import AsyncUserplane
 from userplane_async.testing import FakeResource, FakeUserplane, RequestRecord, StallAfter
 
@@ -27,23 +28,6 @@ REC = "rec_long"
 MIB = 1024 * 1024
 VIDEO = hashlib.shake_256(b"a long recording").digest(20 * MIB)
 CHECKPOINT = 8 * MIB  # what the SDK makes durable between two checkpoints
-
-CHILD = """
-import sys
-import anyio
-from userplane_async import AsyncUserplane, RetryPolicy
-
-async def main() -> None:
-    base_url, api_key, ws, rec, dest = sys.argv[1:6]
-
-    def progress(done: int, total: int | None) -> None:
-        print(f"progress {done}", flush=True)
-
-    async with AsyncUserplane(api_key, base_url=base_url, retry=RetryPolicy.no_wait()) as client:
-        await client.recordings.download(ws, rec, "video", dest, progress=progress)
-
-anyio.run(main)
-"""
 
 
 @pytest.fixture
@@ -79,7 +63,16 @@ async def kill_mid_download(fake: FakeUserplane, dest: Path, at: int = 10 * MIB)
     """Run a download in a subprocess, stall the body at ``at`` bytes, and SIGKILL it once a
     checkpoint must be on disk; returns the partial file it left."""
     fake.script_storage(StallAfter(at), recording_id=REC)
-    command = [sys.executable, "-c", CHILD, fake.base_url, fake.api_key, WS, REC, f"{dest}/"]
+    command = [
+        sys.executable,
+        "-c",
+        DOWNLOAD_CHILD,
+        fake.base_url,
+        fake.api_key,
+        WS,
+        REC,
+        f"{dest}/",
+    ]
     async with await anyio.open_process(command) as process:
         assert process.stdout is not None
         lines = BufferedByteReceiveStream(process.stdout)

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -389,7 +390,10 @@ async def test_settings_come_from_the_environment(
     monkeypatch.setenv("USERPLANE_BASE_URL", fake_userplane.base_url)
     missing = await cli(capsys, "me")
     assert missing.code == 3
-    assert missing.err.startswith("ConfigurationError: no API key")
+    assert (
+        missing.err.strip()
+        == "ConfigurationError: no API key: set USERPLANE_API_KEY or pass --api-key"
+    )
     monkeypatch.setenv("USERPLANE_API_KEY", fake_userplane.api_key)
     assert (await cli(capsys, "me")).code == 0
 
@@ -702,6 +706,17 @@ def test_manifest_entries_serialize_like_the_manifest() -> None:
 # --- fake-server --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("port", ["80000", "-1", "http"])
+async def test_fake_server_refuses_a_port_that_is_not_one(port: str) -> None:
+    """A port outside 0-65535 is a usage error (exit 2) naming the option, no traceback."""
+    command = [sys.executable, "-m", "userplane_async", "fake-server", "--port", port]
+    with anyio.fail_after(20):
+        done = await anyio.run_process(command, env=_subprocess_env(), check=False)
+    assert done.returncode == 2
+    assert "--port" in done.stderr.decode()
+    assert "Traceback" not in done.stderr.decode()
+
+
 async def test_fake_server_serves_until_interrupted() -> None:
     """fake-server prints a working base URL and key, and exits 0 on SIGINT."""
     command = [sys.executable, "-m", "userplane_async", "fake-server"]
@@ -711,11 +726,13 @@ async def test_fake_server_serves_until_interrupted() -> None:
         with anyio.fail_after(20):
             async for text in TextReceiveStream(proc.stdout):
                 output += text
-                if "Press Ctrl+C" in output:
+                if "Press Ctrl+C" in output and output.endswith("\n"):
                     break
-        settings = dict(
-            line.strip().partition("=")[::2] for line in output.splitlines() if "=" in line
-        )
+        # Every line is shell a user can paste or eval: comments and exports.
+        lines = output.splitlines()
+        assert all(line.startswith(("# ", "export ")) for line in lines), lines
+        exports = [shlex.split(line)[1] for line in lines if line.startswith("export ")]
+        settings = dict(export.partition("=")[::2] for export in exports)
         async with AsyncUserplane(
             settings["USERPLANE_API_KEY"], base_url=settings["USERPLANE_BASE_URL"]
         ) as client:

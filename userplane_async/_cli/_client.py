@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
-from .. import AsyncUserplane, RateLimit
+from .. import AsyncUserplane, ConfigurationError, RateLimit
 
 
 def client_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -21,4 +22,7 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def open_client(args: argparse.Namespace) -> AsyncUserplane:
     """A client for ``--api-key``/``--base-url``, or ``$USERPLANE_API_KEY``/``$USERPLANE_BASE_URL``."""
+    if not (args.api_key or os.environ.get("USERPLANE_API_KEY")):
+        # The SDK's own message names its argument; a shell user needs the option.
+        raise ConfigurationError("no API key: set USERPLANE_API_KEY or pass --api-key")
     return AsyncUserplane(args.api_key, base_url=args.base_url, **client_options(args))

@@ -7,6 +7,7 @@ the SDK removes its temp files and keeps the manifest whole, and a re-run contin
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import tempfile
@@ -220,11 +221,11 @@ async def fake_server(args: argparse.Namespace, out: Output) -> int:
             out.json(
                 {"baseUrl": fake.base_url, "apiKey": fake.api_key, "workspaceId": workspace_id}
             )
-        else:
-            out.print("Fake Userplane is running; point the SDK at it with:")
-            out.print(f"  USERPLANE_BASE_URL={fake.base_url}")
-            out.print(f"  USERPLANE_API_KEY={fake.api_key}")
-            out.print(f"Demo workspace: {workspace_id}. Press Ctrl+C to stop.")
+        else:  # every line is shell: paste it, or eval it, to point the SDK at the fake
+            out.print("# Fake Userplane is running; point the SDK at it with:")
+            out.print(f"export USERPLANE_BASE_URL={shlex.quote(fake.base_url)}")
+            out.print(f"export USERPLANE_API_KEY={shlex.quote(fake.api_key)}")
+            out.print(f"# Demo workspace: {workspace_id}. Press Ctrl+C to stop.")
         with suppress(Interrupted):
             await interruptible(anyio.sleep_forever)
     out.info("Stopped.")

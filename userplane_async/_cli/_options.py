@@ -28,6 +28,17 @@ SHARED_DEFAULTS: dict[str, Any] = {
 }
 
 
+def port(text: str) -> int:
+    """A TCP port, 0 (any free one) to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0 to 65535, not {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -172,7 +183,7 @@ def _add_saving_commands(commands: _Commands) -> None:
     fake = commands.add(
         "fake-server", _jobs.fake_server, "run the fake Userplane for local testing", client=False
     )
-    fake.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: any)")
+    fake.add_argument("--port", type=port, default=0, help="port on 127.0.0.1 (default: any)")
 
 
 def _add_reading_commands(commands: _Commands) -> None:

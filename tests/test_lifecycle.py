@@ -10,7 +10,7 @@ import anyio.abc
 import pytest
 
 from userplane_async import AsyncUserplane, ClientClosedError, ConfigurationError, RateLimit
-from userplane_async.testing import FakeUserplane
+from userplane_async.testing import FakeUserplane, RequestRecord
 
 pytestmark = pytest.mark.anyio
 
@@ -135,7 +135,7 @@ async def test_proxy_and_netrc_from_environment_are_ignored(
             tg.cancel_scope.cancel()
     assert connections == 0
     headers = fake_userplane.api_requests()[-1].headers
-    assert headers["authorization"] == f"Bearer {fake_userplane.api_key}"
+    assert headers["authorization"] == RequestRecord.redacted(f"Bearer {fake_userplane.api_key}")
     assert "hunter2" not in str(headers)
 
 

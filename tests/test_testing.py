@@ -876,7 +876,8 @@ async def test_request_log(
     assert (first.method, first.route, first.status) == ("GET", "recordings.list", 200)
     assert first.path == f"/api/v1/public/workspace/{WS}/recordings"
     assert first.query == "per_page=2&link_id=a%2Fb"
-    assert first.headers["authorization"] == f"Bearer {fake.api_key}"
+    assert first.headers["authorization"] == RequestRecord.redacted(f"Bearer {fake.api_key}")
+    assert fake.api_key not in str(fake.requests)
     assert [r.route for r in fake.api_requests()] == ["recordings.list", "recordings.resource"]
     [stored] = fake.storage_requests()
     assert stored.headers["x-trace"] == "t1"

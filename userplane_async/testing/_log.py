@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 import attrs
@@ -15,7 +16,8 @@ class RequestRecord:
     """One request as the fake saw it and what it answered.
 
     ``time`` is the fake's clock (``monotonic()``) when the request arrived; ``path`` and
-    ``query`` are raw, as sent on the wire; ``headers`` has lower-case names; ``route`` is a
+    ``query`` are raw, as sent on the wire; ``headers`` has lower-case names and an
+    ``authorization`` header only as :meth:`redacted`; ``route`` is a
     route name (``"storage.get"`` for the object store) or ``"unknown"``; ``status`` is the
     status line sent, or ``0`` if none was sent or the connection was reset (by a scripted
     fault or by the client leaving) before the answer was complete; ``fault`` is the scripted
@@ -31,6 +33,15 @@ class RequestRecord:
     status: int
     fault: StorageFault | None = None
     finished: float | None = None
+
+    @staticmethod
+    def redacted(authorization: str) -> str:
+        """What the log keeps of an ``Authorization`` header: the scheme and a fingerprint of
+        the credential, never the credential (``headers["authorization"] ==
+        RequestRecord.redacted(f"Bearer {key}")`` tells which key was sent)."""
+        scheme, _, credential = authorization.partition(" ")
+        digest = hashlib.sha256(credential.encode()).hexdigest()[:12]
+        return f"{scheme} <redacted sha256:{digest}>"
 
 
 @attrs.define
@@ -50,5 +61,7 @@ def headers_of(request: web.Request) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name, value in request.headers.items():
         key = name.lower()
+        if key == "authorization":  # the log is printed and kept: no key in it
+            value = RequestRecord.redacted(value)
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return headers

@@ -293,6 +293,28 @@ async def test_failures_say_why_in_the_manifest_the_json_and_the_summary(
     assert summary.endswith("is a symbolic link; it is not followed out of the destination")
 
 
+@pytest.mark.parametrize("json_lines", [False, True], ids=["plain", "json"])
+async def test_a_reader_that_goes_away_ends_the_archive_quietly(
+    fake_userplane: FakeUserplane, api: list[str], tmp_path: Path, json_lines: bool
+) -> None:
+    """``archive ... | head -1``: the broken pipe ends the run with exit 1, no traceback."""
+    fake_userplane.script_storage(  # the run goes on writing after the reader left
+        Trickle(bytes_per_second=16 * 1024 * 1024, chunk=256 * 1024),
+        recording_id="rec_demo_large",
+        kind="video",
+    )
+    argv = [sys.executable, "-m", "userplane_async", "archive", WS, str(tmp_path), *api]
+    argv += ["--json"] if json_lines else []
+    # A real pipe into head, as a user types it; bash reports the archive's own exit status.
+    script = f'{shlex.join(argv)} | head -1 >/dev/null; echo "exit=${{PIPESTATUS[0]}}" >&2'
+    with anyio.fail_after(30):
+        done = await anyio.run_process(["bash", "-c", script], env=_subprocess_env(), check=False)
+    err = done.stderr.decode()
+    assert err.strip().splitlines()[-1] == "exit=1", err
+    assert "Traceback" not in err
+    assert "Exception" not in err
+
+
 async def test_sigint_stops_an_archive_and_a_rerun_completes(
     fake_userplane: FakeUserplane,
     api: list[str],

@@ -77,6 +77,17 @@ def human_time(moment: datetime | None) -> str:
     return f"{moment.astimezone(timezone.utc):%Y-%m-%d %H:%M}Z"
 
 
+class _Console(Console):
+    """rich's console, but a reader that went away (``| head``) is a ``BrokenPipeError``.
+
+    rich raises ``SystemExit`` there, which inside a task group becomes an exception group
+    with a traceback; a ``BrokenPipeError`` is what ``main()`` ends on quietly.
+    """
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
 class Output:
     """stdout and stderr for one command run.
 
@@ -87,8 +98,8 @@ class Output:
 
     def __init__(self, *, json_lines: bool, verbosity: int) -> None:
         options: dict[str, Any] = {"markup": False, "highlight": False, "emoji": False}
-        self.stdout = Console(soft_wrap=True, **options)
-        self.stderr = Console(stderr=True, soft_wrap=True, **options)
+        self.stdout = _Console(soft_wrap=True, **options)
+        self.stderr = _Console(stderr=True, soft_wrap=True, **options)
         self.json_lines = json_lines
         self.quiet = verbosity < 0
         self.live = self.stdout.is_interactive and not json_lines and not self.quiet

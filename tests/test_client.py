@@ -218,9 +218,9 @@ async def test_ids_stay_one_path_segment(
     )
 
 
-@pytest.mark.parametrize("bad", ["", ".", "..", 42, None])
+@pytest.mark.parametrize("bad", ["", ".", "..", 42, None, "r" * 129, "rec\n1"])
 async def test_unusable_ids_are_refused(client: AsyncUserplane, bad: object) -> None:
-    """Empty, dot and non-string IDs raise InvalidIDError before any request."""
+    """Empty, dot, too long, control-character and non-string IDs: InvalidIDError, no request."""
     with pytest.raises(InvalidIDError):
         await client.recordings.get(WS, bad)  # type: ignore[arg-type]
     assert client.api_calls == 0

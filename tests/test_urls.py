@@ -60,19 +60,30 @@ def test_is_loopback(host: str | None, expected: bool) -> None:
         pytest.param(
             "https://api.example.com/api/v1/", "https://api.example.com/api/v1", id="trailing-slash"
         ),
-        pytest.param("https://10.0.0.1:8443", "https://10.0.0.1:8443", id="https-private-ip"),
-        pytest.param("HTTPS://API.Example.COM/v1", "https://api.example.com/v1", id="upper-case"),
+        pytest.param(
+            "https://10.0.0.1:8443", "https://10.0.0.1:8443/api/v1", id="https-private-ip-origin"
+        ),
+        pytest.param(
+            "HTTPS://API.Example.COM/api/v1", "https://api.example.com/api/v1", id="upper-case"
+        ),
+        pytest.param(
+            "https://proxy.example/userplane/api/v1",
+            "https://proxy.example/userplane/api/v1",
+            id="below-a-prefix",
+        ),
         pytest.param(
             "http://127.0.0.1:8080/api/v1", "http://127.0.0.1:8080/api/v1", id="http-ipv4-loopback"
         ),
-        pytest.param("http://[::1]:9000", "http://[::1]:9000", id="http-ipv6-loopback"),
+        pytest.param(
+            "http://[::1]:9000/", "http://[::1]:9000/api/v1", id="http-ipv6-loopback-origin"
+        ),
         pytest.param(
             "http://localhost:1234/api/v1", "http://localhost:1234/api/v1", id="http-localhost"
         ),
     ],
 )
 def test_check_base_url_accepts(base_url: str, expected: str) -> None:
-    """https is accepted anywhere and plain http on loopback hosts; trailing slashes go."""
+    """https anywhere, plain http on loopback; trailing slashes go, a bare origin gets /api/v1."""
     assert str(check_base_url(base_url)) == expected
 
 
@@ -108,6 +119,19 @@ def test_check_base_url_refuses(base_url: str, reason: str) -> None:
     """Plain http off loopback, credentials, queries, other schemes and garbage are refused."""
     with pytest.raises(ConfigurationError, match=reason):
         check_base_url(base_url)
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1", "/api", "/api/v2", "/api/v1/public", "/api/v1/public/me", "/" + "x" * 500]
+)
+def test_a_base_url_off_the_api_path_says_what_was_expected(path: str) -> None:
+    """A path that is not the API's fails at once, naming /api/v1 and (cut short) the path."""
+    with pytest.raises(ConfigurationError) as caught:
+        check_base_url(f"https://api.example.com{path}")
+    message = str(caught.value)
+    assert "must end in /api/v1 (like https://api.userplane.io/api/v1)" in message
+    assert path[:30] in message
+    assert len(message) < 200
 
 
 def test_configuration_error_is_a_value_error() -> None:
@@ -206,7 +230,7 @@ def test_path_segment_encodes(value: str, expected: str) -> None:
     assert path_segment(value, "recording_id") == expected
 
 
-@given(value=st.text(min_size=1))
+@given(value=st.text(st.characters(exclude_categories=["Cc", "Cs"]), min_size=1, max_size=128))
 def test_path_segment_is_one_segment(value: str) -> None:
     """Any other ID becomes one ASCII segment without / ? # that decodes back to the ID."""
     assume(value not in (".", ".."))
@@ -230,12 +254,25 @@ def test_path_segment_is_one_segment(value: str) -> None:
         pytest.param(b"rec_1", id="bytes"),
         pytest.param(["rec_1"], id="list"),
         pytest.param("rec_\ud800", id="lone-surrogate"),
+        pytest.param("rec_1\n", id="newline"),
+        pytest.param("rec\x00", id="nul"),
+        pytest.param("r" * 129, id="too-long"),
     ],
 )
 def test_path_segment_refuses(value: object) -> None:
     """Empty, dot and dot-dot IDs, unencodable text and non-str values raise InvalidIDError."""
     with pytest.raises(InvalidIDError, match="recording_id"):
         path_segment(value, "recording_id")
+
+
+def test_a_long_id_is_refused_with_its_length_and_a_short_excerpt() -> None:
+    """A 20,000-character ID says what is wrong in a line, not by echoing 20,000 characters."""
+    with pytest.raises(InvalidIDError) as caught:
+        path_segment("x" * 20_000, "recording_id")
+    message = str(caught.value)
+    assert message == (
+        f"recording_id {'x' * 40 + '...'!r} is 20,000 characters long; IDs have at most 128"
+    )
 
 
 def test_invalid_id_error_is_a_value_error() -> None:

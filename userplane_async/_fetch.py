@@ -33,7 +33,7 @@ from ._errors import (
 )
 from ._http import FOREIGN_ERRORS, Timeout, translate
 from ._models import RecordingResource, ResourceKind
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, logger
 from ._urls import storage_url_problem
 
 T = TypeVar("T")
@@ -77,6 +77,15 @@ def _storage_error(status: int, body: bytes) -> Exception:
         message = "redirects from the object store are not followed"
     text = f"the object store answered {status}{f' {code}' if code else ''}"
     return StorageError(f"{text}: {message}" if message else text, status=status, code=code)
+
+
+def _host(url: str) -> str:
+    """Where a storage request goes, for logs: the host only, never the signed path and query."""
+    return URL(url, encoded=True).host_port_subcomponent or "?"
+
+
+def _shown(headers: dict[str, str]) -> str:
+    return f"range={headers.get('Range', 'all')}" + (" if-match" if "If-Match" in headers else "")
 
 
 def _closed_meanwhile() -> ClientClosedError:
@@ -200,7 +209,11 @@ class StorageSession:
                 )
         except FOREIGN_ERRORS as exc:
             error: Exception = translate(exc)
+            logger.debug(
+                "storage GET %s %s -> %s", _host(url), _shown(headers), type(error).__name__
+            )
         else:
+            logger.debug("storage GET %s %s -> %d", _host(url), _shown(headers), response.status)
             if not self.closed:
                 self._responses.add(response)
                 return response

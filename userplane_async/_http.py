@@ -7,6 +7,7 @@ and they keep no link to aiohttp's, whose messages carry full URLs and request h
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,7 +28,7 @@ from ._errors import (
     api_error,
 )
 from ._ratelimit import RateLimiter
-from ._retry import RetryPolicy, call_with_retries, parse_retry_after
+from ._retry import RetryPolicy, call_with_retries, logger, parse_retry_after
 from ._version import __version__
 
 #: API answers are small JSON documents; anything larger is a broken or hostile server.
@@ -122,8 +123,9 @@ class ApiTransport:
         url = URL(f"{self.base_url}/{'/'.join(segments)}", encoded=True)
         if params:
             url = url.extend_query(params)
+        numbers = itertools.count(1)
         return await call_with_retries(
-            lambda: self._attempt(method, url, body),
+            lambda: self._attempt(method, url, body, next(numbers)),
             policy=self._retry,
             clock=self._clock,
             limiter=self.limiter,
@@ -131,13 +133,28 @@ class ApiTransport:
             idempotent=method == "GET",
         )
 
-    async def _attempt(self, method: str, url: URL, body: Mapping[str, Any] | None) -> Any:
+    async def _attempt(
+        self, method: str, url: URL, body: Mapping[str, Any] | None, number: int
+    ) -> Any:
+        queued = self._clock.monotonic()
         async with self.limiter.slot():
+            sent = self._clock.monotonic()
+            error: TransportError | None = None
             try:
                 status, headers, raw = await self._exchange(method, url, body)
             except FOREIGN_ERRORS as exc:
                 error = translate(exc)
-            else:
+            # The path and query carry IDs and filters only; the key travels in a header.
+            logger.debug(
+                "API %s %s -> %s in %.3f s (attempt %d, waited %.2f s for the budget)",
+                method,
+                url.raw_path_qs,
+                type(error).__name__ if error else status,
+                self._clock.monotonic() - sent,
+                number,
+                sent - queued,
+            )
+            if error is None:
                 return self._data_or_raise(status, headers, raw)
         raise error
 

@@ -10,8 +10,10 @@ from urllib.parse import quote
 from yarl import URL
 
 from ._errors import ConfigurationError, InvalidIDError
+from ._names import MAX_ID_LENGTH
 
-DEFAULT_BASE_URL = "https://api.userplane.io/api/v1"
+API_PATH = "/api/v1"
+DEFAULT_BASE_URL = f"https://api.userplane.io{API_PATH}"
 
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
@@ -29,6 +31,7 @@ def is_loopback(host: str | None) -> bool:
 
 
 _NOT_URL_TEXT = re.compile(r"[^\x21-\x7e]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _HOSTNAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
 
 
@@ -78,7 +81,19 @@ def check_base_url(base_url: str) -> URL:
         raise ConfigurationError("base_url must not contain credentials; pass api_key instead")
     if url.query_string or url.fragment:
         raise ConfigurationError("base_url must not have a query or fragment")
+    if url.raw_path in ("", "/"):  # a bare origin: the API lives below it
+        return url.with_path(API_PATH)
+    if not url.raw_path.endswith(API_PATH):
+        raise ConfigurationError(
+            f"base_url must end in {API_PATH} (like {DEFAULT_BASE_URL}),"
+            f" not in {_shown(url.raw_path)}"
+        )
     return url
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """``text`` quoted, cut to ``limit`` characters: errors name bad input without echoing it all."""
+    return repr(text if len(text) <= limit else f"{text[:limit]}...")
 
 
 def path_segment(value: object, name: str) -> str:
@@ -87,6 +102,13 @@ def path_segment(value: object, name: str) -> str:
         raise InvalidIDError(f"{name} must be a str, not {type(value).__name__}")
     if value in ("", ".", ".."):
         raise InvalidIDError(f"{name} must be a non-empty ID other than '.' or '..'")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidIDError(
+            f"{name} {_shown(value)} is {len(value):,} characters long;"
+            f" IDs have at most {MAX_ID_LENGTH}"
+        )
+    if _CONTROL.search(value):
+        raise InvalidIDError(f"{name} {_shown(value)} contains control characters")
     try:
         return quote(value, safe="")
     except UnicodeEncodeError:  # lone surrogates: no URL can carry them

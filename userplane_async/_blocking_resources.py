@@ -7,6 +7,7 @@ defaults and docstring of the async one, and mypy checks calls against it.
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from typing import Concatenate, Generic, ParamSpec, TypeVar
@@ -24,6 +25,7 @@ A = TypeVar("A")
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., object])
 
 
 class Facade(Generic[A]):
@@ -51,11 +53,11 @@ def paginated(
 ) -> Callable[Concatenate[Facade[A], P], Paginator[T]]:
     """A list method whose pages are fetched on the loop as a plain iterator asks for them."""
 
-    @functools.wraps(method)
     def call(self: Facade[A], /, *args: P.args, **kwargs: P.kwargs) -> Paginator[T]:
         return Paginator(self._loop, method(self._target, *args, **kwargs))
 
-    return call
+    returns = str(inspect.signature(method).return_annotation)
+    return _twin(call, method, "Paginator" + returns.removeprefix("AsyncPaginator"))
 
 
 def streamed(
@@ -63,13 +65,20 @@ def streamed(
 ) -> Callable[Concatenate[Facade[A], P], AbstractContextManager[BlockingResourceStream]]:
     """A stream method: ``with ...(...) as body: for chunk in body`` (closed on exit)."""
 
-    @functools.wraps(method)
     def call(
         self: Facade[A], /, *args: P.args, **kwargs: P.kwargs
     ) -> AbstractContextManager[BlockingResourceStream]:
         return _open(self._loop, method(self._target, *args, **kwargs))
 
-    return call
+    return _twin(call, method, "AbstractContextManager[BlockingResourceStream]")
+
+
+def _twin(wrapper: F, method: Callable[..., object], returns: str) -> F:
+    """``functools.wraps``, with the return type that ``help()`` and notebooks should show."""
+    functools.update_wrapper(wrapper, method)
+    signature = inspect.signature(method).replace(return_annotation=returns)
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    return wrapper
 
 
 @contextmanager

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import os
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -396,3 +398,28 @@ def test_keyboard_interrupt_cancels_the_call(served: ServedFake, tmp_path: Path)
 
     assert left_behind == []
     assert again.path.read_bytes() == BIG
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_gets_an_error_not_a_hang(client: Userplane) -> None:
+    """A client made before a fork (gunicorn --preload) raises in the child instead of hanging:
+    the child has the loop's state but not its thread."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded, use of fork()"
+        pid = os.fork()
+    if pid == 0:  # the child: report through the exit code only, never return into pytest
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+        signal.alarm(10)  # a hang ends the child with SIGALRM
+        code = 3
+        try:
+            client.me()
+        except ClientClosedError as exc:
+            code = 0 if "another process" in str(exc) else 2
+        except BaseException:
+            code = 1
+        client.close()  # quiet: the loop is the parent's
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert client.me().user.id == "usr_default"  # the parent's client is untouched

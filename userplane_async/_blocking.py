@@ -30,7 +30,8 @@ class Userplane(Facade[AsyncUserplane]):
     Callbacks (``progress``, ``on_retry``, ``on_event``) run on the client's loop thread, not
     the calling one: keep them short, and do not call the client from them. A
     ``KeyboardInterrupt`` while a call waits cancels that call, waits for it to clean up, then
-    goes on up. Calls after :meth:`close` raise :class:`ClientClosedError`.
+    goes on up. Calls after :meth:`close`, or in a process forked from the one that made the
+    client, raise :class:`ClientClosedError`.
     """
 
     def __init__(

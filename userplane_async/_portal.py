@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
@@ -33,6 +34,14 @@ class _Interrupted(Exception):
 
 def _closed() -> ClientClosedError:
     return ClientClosedError("this Userplane client is closed")
+
+
+def _forked() -> ClientClosedError:
+    # A forked child has a copy of the loop's state but not its thread: a call would hang.
+    return ClientClosedError(
+        "this Userplane client was made in another process (before a fork): "
+        "make one in each process"
+    )
 
 
 class _Task(Generic[T]):
@@ -97,6 +106,7 @@ class LoopThread:
         self._portal = self._portal_cm.__enter__()
         self._thread_id, self._loop = self._portal.call(_loop_identity)
         self._lock = threading.Lock()
+        self._pid = os.getpid()
         self.closed = False
 
     def call(self, fn: Callable[[], Awaitable[T]]) -> T:
@@ -139,6 +149,8 @@ class LoopThread:
             if self.closed:
                 return
             self.closed = True
+        if os.getpid() != self._pid:
+            return  # the loop is the parent's to stop
         try:
             if aclose is not None:
                 self._portal.call(aclose)
@@ -153,6 +165,8 @@ class LoopThread:
         self._check_caller()
         if self.closed:
             raise _closed()
+        if os.getpid() != self._pid:
+            raise _forked()
         try:
             return _Task(self._portal, fn)
         except RuntimeError:  # closed by another thread since the check

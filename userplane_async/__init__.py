@@ -11,6 +11,8 @@ async with AsyncUserplane() as client:
 
 from __future__ import annotations
 
+from ._blocking import Userplane
+from ._blocking_resources import BlockingResourceStream, Paginator
 from ._client import AsyncUserplane
 from ._clock import Clock
 from ._errors import (
@@ -89,6 +91,7 @@ __all__ = [
     "AsyncPaginator",
     "AsyncUserplane",
     "AuthenticationError",
+    "BlockingResourceStream",
     "ClientClosedError",
     "Clock",
     "ConfigurationError",
@@ -116,6 +119,7 @@ __all__ = [
     "NotFoundError",
     "Page",
     "Pagination",
+    "Paginator",
     "PermissionDeniedError",
     "Project",
     "ProjectRef",
@@ -142,6 +146,7 @@ __all__ = [
     "URLPolicyError",
     "User",
     "UserStats",
+    "Userplane",
     "UserplaneAPIError",
     "UserplaneError",
     "VerifyReport",

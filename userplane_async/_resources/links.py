@@ -19,7 +19,7 @@ class Links(Namespace):
     """Recording links of a workspace."""
 
     def list(
-        self, workspace_id: str, *, per_page: int = 20, **params: QueryValue
+        self, /, workspace_id: str, *, per_page: int = 20, **params: QueryValue
     ) -> AsyncPaginator[Link]:
         return self._paginate(
             workspace_path(workspace_id, "links"),

@@ -12,7 +12,7 @@ class Projects(Namespace):
     """Projects of a workspace (they carry the retention recordings inherit)."""
 
     def list(
-        self, workspace_id: str, *, per_page: int = 10, **params: QueryValue
+        self, /, workspace_id: str, *, per_page: int = 10, **params: QueryValue
     ) -> AsyncPaginator[Project]:
         return self._paginate(
             workspace_path(workspace_id, "projects"),

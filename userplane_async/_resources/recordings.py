@@ -49,6 +49,7 @@ class Recordings(Namespace):
 
     def list(
         self,
+        /,
         workspace_id: str,
         *,
         project_id: str | None = None,

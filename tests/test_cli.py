@@ -11,11 +11,9 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -94,9 +92,21 @@ def _manifest(root: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
 
 
-def _subprocess_env() -> dict[str, str]:
+def _subprocess_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _ENV_KNOBS}
-    return {**env, "PYTHONUNBUFFERED": "1"}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _console(*argv: str) -> list[str]:
+    """The installed ``userplane-async`` console script with ``argv`` (``-m`` without one)."""
+    script = Path(sys.executable).with_name("userplane-async")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "userplane_async"]
+    return [*command, *argv]
+
+
+def _disk_use(root: Path) -> int:
+    """Bytes in the files under ``root``."""
+    return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file())
 
 
 # --- demo and usage -----------------------------------------------------------------------
@@ -115,18 +125,44 @@ def test_demo_archives_the_demo_workspace(
     assert main(["verify", str(tmp_path)]) == 0
 
 
-def test_demo_defaults_to_a_new_temp_directory(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without DEST, demo archives into a new temp directory and prints where it is."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    assert main(["demo", "-q", "--kinds", "thumbnail"]) == 0
-    out = capsys.readouterr().out
-    (made,) = tmp_path.iterdir()
-    assert made.name.startswith("userplane-demo-")
-    assert f"Archived ws_demo into {made}: 5 downloaded" in out
-    assert "downloaded rec_" not in out, "-q leaves out the per-item lines"
-    shutil.rmtree(made)
+async def test_demo_keeps_one_archive_per_user_and_replaces_it(tmp_path: Path) -> None:
+    """Without DEST, demo archives into $XDG_CACHE_HOME/userplane-async/demo, says so, and
+    replaces that archive on the next run: the disk does not grow and no temp data is left."""
+    scratch, cache, home = tmp_path / "tmp", tmp_path / "cache", tmp_path / "home"
+    for directory in (scratch, cache, home):
+        directory.mkdir()
+    env = _subprocess_env(TMPDIR=str(scratch), XDG_CACHE_HOME=str(cache), HOME=str(home))
+    where = cache / "userplane-async" / "demo"
+    used = []
+    for _ in range(2):
+        with anyio.fail_after(40):
+            done = await anyio.run_process(_console("demo"), env=env, check=False)
+        out = done.stdout.decode()
+        assert done.returncode == 0, done.stderr.decode()
+        assert f"Archived ws_demo into {where}: 22 downloaded, 3 unavailable" in out
+        assert out.rstrip().endswith(f"check it with: userplane-async verify {where}")
+        used.append(_disk_use(tmp_path))
+        assert list(scratch.iterdir()) == [], "nothing left in the temp directory"
+        assert list(home.iterdir()) == [], "XDG_CACHE_HOME is honoured"
+    assert used[0] > 50_000_000, "the demo archive is there to look at"
+    assert used[1] == used[0], "the second run replaced the first one's archive"
+    verified = await anyio.run_process(_console("verify", str(where)), env=env, check=False)
+    assert verified.returncode == 0
+    assert "0 missing, 0 mismatched" in verified.stdout.decode()
+
+
+async def test_demo_without_xdg_cache_home_uses_the_home_cache(tmp_path: Path) -> None:
+    """With no $XDG_CACHE_HOME the demo archive goes to ~/.cache/userplane-async/demo."""
+    env = {k: v for k, v in _subprocess_env(HOME=str(tmp_path)).items() if k != "XDG_CACHE_HOME"}
+    with anyio.fail_after(40):
+        done = await anyio.run_process(
+            _console("demo", "-q", "--kinds", "thumbnail"), env=env, check=False
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    where = tmp_path / ".cache" / "userplane-async" / "demo"
+    assert f"Archived ws_demo into {where}: 5 downloaded" in done.stdout.decode()
+    assert "downloaded rec_" not in done.stdout.decode(), "-q leaves out the per-item lines"
+    assert len(list((where / WS).rglob("thumbnail.jpg"))) == 5
 
 
 def test_live_progress_on_a_terminal_honours_no_color(

@@ -177,7 +177,12 @@ def _add_saving_commands(commands: _Commands) -> None:
         "archive the built-in fake's demo workspace (no account needed)",
         client=False,
     )
-    demo.add_argument("dest", metavar="DEST", nargs="?", help="default: a new temp directory")
+    demo.add_argument(
+        "dest",
+        metavar="DEST",
+        nargs="?",
+        help="default: ~/.cache/userplane-async/demo ($XDG_CACHE_HOME), replaced on each run",
+    )
     _archive_options(demo)
     demo.add_argument("--concurrency", type=positive_int, metavar="N", default=argparse.SUPPRESS)
     fake = commands.add(

@@ -28,10 +28,11 @@ from hypothesis import given
 
 from tests.strategies import MODEL_CLASSES, any_model
 from userplane_async import AsyncUserplane, ManifestEntry
+from userplane_async._cli import _reporting
 from userplane_async._cli._output import to_json
 from userplane_async._convert import structure
 from userplane_async.cli import main
-from userplane_async.testing import FakeUserplane, S3Error, Trickle
+from userplane_async.testing import FakeUserplane, S3Error, StallAfter, Trickle
 
 pytestmark = pytest.mark.anyio
 
@@ -351,6 +352,87 @@ async def test_a_reader_that_goes_away_ends_the_archive_quietly(
     assert "Exception" not in err
 
 
+_PROGRESS = re.compile(
+    r"progress: (?P<done>\d+)/(?P<queued>\d+) recordings, (?P<items>\d+) items?(?: \((?P<counts>[^)]*)\))?, "
+    r"(?P<amount>[\d.]+) (?P<unit>B|KiB|MiB) in [\d.]+ s \([\d.]+ (?:B|KiB|MiB)/s\)"
+)
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 * 1024}
+
+
+def _progress_bytes(match: re.Match[str]) -> float:
+    return float(match["amount"]) * _UNITS[match["unit"]]
+
+
+async def test_archive_into_a_pipe_prints_progress_as_recordings_end(
+    fake_userplane: FakeUserplane, api: list[str], tmp_path: Path
+) -> None:
+    """Without a terminal, each recording that ends prints a progress line on stdout at once
+    (recordings, items by status, bytes, rate), while a long download is still going."""
+    fake_userplane.script_storage(  # the large video holds the run open until it is stopped
+        StallAfter(after=1000), recording_id="rec_demo_large", kind="video"
+    )
+    dest = tmp_path / "dest"
+    command = _console("archive", WS, str(dest), *api)
+    async with await anyio.open_process(command, env=_subprocess_env()) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        progress = []
+        with anyio.fail_after(20):
+            async for line in _text_lines(proc.stdout):
+                if (match := _PROGRESS.fullmatch(line)) is not None:
+                    progress.append(match)
+                if len(progress) == 4:  # all but the large recording have ended
+                    break
+        assert proc.returncode is None, "the lines came while the archive was running"
+        proc.send_signal(signal.SIGINT)
+        with anyio.fail_after(10):
+            err = await _read_all(proc.stderr)
+            assert await proc.wait() == 1
+    assert [(int(m["done"]), int(m["queued"])) for m in progress] == [(n, 5) for n in (1, 2, 3, 4)]
+    last = progress[-1]
+    assert (last["items"], last["counts"]) == ("20", "17 downloaded, 3 unavailable")
+    saved = sum(e["size"] for e in _manifest(dest) if e["status"] == "downloaded")
+    rounding = 0.05 * 1024  # a tenth of a KiB, as printed
+    assert saved - rounding <= _progress_bytes(last) <= saved + 1000 + rounding  # + stalled
+    assert "progress:" not in err, "progress is stdout's, like the item lines"
+
+
+async def test_archive_into_a_pipe_prints_progress_while_bytes_come_in(
+    fake_userplane: FakeUserplane,
+    api: list[str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long download prints a progress line every PROGRESS_EVERY seconds before it ends;
+    -q and --json print none."""
+    monkeypatch.setattr(_reporting, "PROGRESS_EVERY", 0.1)
+    fake_userplane.script_storage(  # about a second for the large video
+        Trickle(bytes_per_second=48 * 1024 * 1024, chunk=1024 * 1024),
+        times=3,
+        recording_id="rec_demo_large",
+        kind="video",
+    )
+    argv = ["archive", WS, "--recording", "rec_demo_large", "--kinds", "video", *api]
+    run = await cli(capsys, *argv[:2], str(tmp_path / "plain"), *argv[2:])
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    ended = lines.index("downloaded rec_demo_large/video (50.0 MiB)")
+    during = [m for m in map(_PROGRESS.fullmatch, lines[:ended]) if m is not None]
+    assert len(during) >= 2, run.out
+    assert all((m["done"], m["queued"], m["items"]) == ("0", "1", "0") for m in during)
+    amounts = [_progress_bytes(m) for m in during]
+    assert amounts == sorted(amounts)
+    assert 0 < amounts[0] < amounts[-1]
+    after = _PROGRESS.fullmatch(lines[ended + 1])
+    assert after is not None
+    assert (after["done"], after["items"], after["counts"]) == ("1", "1", "1 downloaded")
+    for quiet in ("-q", "--json"):
+        run = await cli(capsys, *argv[:2], str(tmp_path / quiet), *argv[2:], quiet)
+        assert run.code == 0, run.err
+        assert "progress:" not in run.out + run.err
+
+
 async def test_sigint_stops_an_archive_and_a_rerun_completes(
     fake_userplane: FakeUserplane,
     api: list[str],
@@ -411,6 +493,17 @@ async def _lines(stream: ByteReceiveStream) -> AsyncIterator[dict[str, Any]]:
         except (anyio.EndOfStream, anyio.IncompleteRead):
             return
         yield json.loads(line)
+
+
+async def _text_lines(stream: ByteReceiveStream) -> AsyncIterator[str]:
+    """Lines of text from a process's output until it closes."""
+    buffered = BufferedByteReceiveStream(stream)
+    while True:
+        try:
+            line = await buffered.receive_until(b"\n", 1 << 20)
+        except (anyio.EndOfStream, anyio.IncompleteRead):
+            return
+        yield line.decode()
 
 
 async def _read_all(stream: ByteReceiveStream) -> str:

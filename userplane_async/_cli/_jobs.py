@@ -30,9 +30,10 @@ from .. import (
     verify_archive,
 )
 from ..testing import FakeUserplane
+from ._bars import LiveReporter
 from ._client import client_options
 from ._output import Output, human_size, to_json
-from ._reporting import reporter_for
+from ._reporting import JsonReporter, PlainReporter, Reporter
 
 T = TypeVar("T")
 
@@ -104,6 +105,13 @@ def _unwrapped(exc: Exception) -> Exception:
         first: Exception = leaves[0]
         return first
     return exc
+
+
+def reporter_for(out: Output) -> Reporter:
+    """Bars on a terminal, JSON lines with ``--json``, plain lines otherwise."""
+    if out.json_lines:
+        return JsonReporter(out)
+    return LiveReporter(out) if out.live else PlainReporter(out)
 
 
 async def archive_into(

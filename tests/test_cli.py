@@ -6,6 +6,7 @@ the test's loop; subprocesses only where a signal or a real pipe is the point.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -29,6 +30,7 @@ from hypothesis import given
 from tests.strategies import MODEL_CLASSES, any_model
 from userplane_async import AsyncUserplane, ManifestEntry
 from userplane_async._cli import _reporting
+from userplane_async._cli._options import build_parser
 from userplane_async._cli._output import to_json
 from userplane_async._convert import structure
 from userplane_async.cli import main
@@ -205,6 +207,79 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str]
         main(argv)
     assert caught.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+_OUTPUT = {"-h", "--help", "-v", "-vv", "--verbose", "-q", "--quiet", "--json"}  # -vv: in -v's help
+_CONNECTION = {"--api-key", "--base-url"}
+_BUDGET = {"--requests-per-minute", "--requests-per-day"}
+_ARCHIVING = {"--kinds", "--verify", "--concurrency"}
+#: The options each command's --help lists: only those that change what it does.
+_OPTIONS = {
+    "": _OUTPUT | _CONNECTION | {"--version"},
+    "archive": _OUTPUT | _CONNECTION | _BUDGET | _ARCHIVING | {"--recording"},
+    "download": _OUTPUT | _CONNECTION | {"--overwrite"},
+    "verify": _OUTPUT,
+    "demo": _OUTPUT | _ARCHIVING,
+    "fake-server": _OUTPUT | {"--port"},
+    "recordings list": _OUTPUT
+    | _CONNECTION
+    | _BUDGET
+    | {"--project-id", "--link-id"}
+    | {"--created-by"},
+    "recordings get": _OUTPUT | _CONNECTION,
+    "recordings delete": _OUTPUT | _CONNECTION,
+    "workspaces list": _OUTPUT | _CONNECTION | _BUDGET | {"--membership"},
+    "workspaces get": _OUTPUT | _CONNECTION,
+    "projects list": _OUTPUT | _CONNECTION | _BUDGET,
+    "projects get": _OUTPUT | _CONNECTION,
+    "links list": _OUTPUT | _CONNECTION | _BUDGET,
+    "links get": _OUTPUT | _CONNECTION,
+    "links delete": _OUTPUT | _CONNECTION,
+    "links create": _OUTPUT
+    | _CONNECTION
+    | {"--domain-id", "--project-id", "--reference"}
+    | {"--reusable"},
+    "links update": _OUTPUT
+    | _CONNECTION
+    | {"--title", "--reusable", "--no-reusable"}
+    | {"--provider-type", "--provider-id", "--provider-ref"},
+    "me": _OUTPUT | _CONNECTION,
+}
+_OPTION = re.compile(r"(?<![\w-])--?[a-z][a-z-]*")
+
+
+def _leaf_commands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+    """Every command the parser runs, as typed (``links update``)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _leaf_commands(sub, f"{prefix}{name} ")
+    return found or [prefix.strip()]
+
+
+def test_the_help_table_covers_every_command() -> None:
+    """The table below names every command the parser has (a new one must be added)."""
+    assert sorted(_leaf_commands(build_parser())) == sorted(c for c in _OPTIONS if c)
+
+
+@pytest.mark.parametrize("command", list(_OPTIONS))
+def test_each_command_lists_only_its_own_options(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """``COMMAND --help`` shows the options that change what COMMAND does, and no others
+    (``me --help`` has no ``--concurrency``)."""
+    with pytest.raises(SystemExit) as caught:
+        main([*command.split(), "--help"])
+    assert caught.value.code == 0
+    assert set(_OPTION.findall(capsys.readouterr().out)) == _OPTIONS[command]
+
+
+async def test_me_help_from_the_console_script() -> None:
+    """The installed command shows the same: ``me --help`` offers no download options."""
+    with anyio.fail_after(20):
+        done = await anyio.run_process(_console("me", "--help"), env=_subprocess_env())
+    assert set(_OPTION.findall(done.stdout.decode())) == _OPTIONS["me"]
 
 
 # --- archive ------------------------------------------------------------------------------

@@ -360,6 +360,34 @@ async def test_archive_takes_kinds_and_recordings(
     assert {e["kind"] for e in _manifest(tmp_path)} == {"video", "thumbnail", "action"}
 
 
+async def test_a_recording_id_that_does_not_exist_exits_1_on_every_run(
+    fake_userplane: FakeUserplane, api: list[str], tmp_path: Path
+) -> None:
+    """``--recording rec_typo``: its items are not_found, the run says so and exits 1, and a
+    re-run over the same DEST (the manifest knows the typo) exits 1 again, with no API call."""
+    argv = ["archive", WS, str(tmp_path), "--recording", "rec_typo"]
+    argv += ["--recording", "rec_demo_small", *api]
+    runs = []
+    for extra in ([], [], ["--json"]):
+        with anyio.fail_after(20):
+            runs.append(
+                await anyio.run_process(_console(*argv, *extra), env=_subprocess_env(), check=False)
+            )
+        if len(runs) == 1:
+            fake_userplane.clear_requests()
+    first, again, as_json = (run.stdout.decode() for run in runs)
+    assert [run.returncode for run in runs] == [1, 1, 1], [r.stderr.decode() for r in runs]
+    assert "not_found rec_typo/video: NotFoundError (RECORDING_NOT_FOUND)" in first
+    assert "5 downloaded, 5 not found" in first
+    assert f"Not found in {WS} (check the ID): rec_typo" in first.splitlines()
+    assert "failed or deferred" not in first, "nothing to retry"
+    assert "5 skipped, 5 not found" in again
+    assert f"Not found in {WS} (check the ID): rec_typo" in again.splitlines()
+    assert [r.route for r in fake_userplane.api_requests()] == [], "re-runs: the manifest answered"
+    report = json.loads(as_json.splitlines()[-1])["report"]
+    assert (report["ok"], report["missingRecordings"]) == (False, ["rec_typo"])
+
+
 async def test_a_failed_item_exits_1(
     fake_userplane: FakeUserplane,
     api: list[str],

@@ -172,10 +172,24 @@ class Reporter:
         if len(failed) > SHOWN_FAILURES:
             more = len(failed) - SHOWN_FAILURES
             self.out.print(f"  ... and {more} more failed; see {report.dest / 'manifest.jsonl'}")
-        if not report.ok:
-            unfinished = sum(report.counts.get(s, 0) for s in UNFINISHED)
+        self._missing(report)
+        unfinished = sum(report.counts.get(s, 0) for s in UNFINISHED)
+        if unfinished:
             items = "item" if unfinished == 1 else "items"
             self.out.print(f"{unfinished} {items} failed or deferred; a re-run retries them.")
+
+    def _missing(self, report: ArchiveReport) -> None:
+        """Name the recordings asked for by ID that are not there (they make the exit 1)."""
+        status_of = {e.recording_id: e.status for e in report.items}
+        for status, where in (
+            (ItemStatus.NOT_FOUND, "Not found in {} (check the ID)"),
+            (ItemStatus.GONE, "Deleted from {}"),
+        ):
+            ids = [r for r in report.missing_recordings if status_of.get(r) == status]
+            if ids:
+                shown = ", ".join(ids[:SHOWN_FAILURES])
+                more = f" and {len(ids) - SHOWN_FAILURES} more" if len(ids) > SHOWN_FAILURES else ""
+                self.out.print(f"{where.format(report.workspace_id)}: {shown}{more}")
 
     def interrupted(self) -> None:
         """Say the run was cut short, how far it got, and that a re-run continues."""

@@ -14,6 +14,7 @@ import re
 import shlex
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -28,7 +29,7 @@ from anyio.streams.text import TextReceiveStream
 from hypothesis import given
 
 from tests.strategies import MODEL_CLASSES, any_model
-from userplane_async import AsyncUserplane, ManifestEntry
+from userplane_async import AsyncUserplane, GoneError, ManifestEntry
 from userplane_async._cli import _reporting
 from userplane_async._cli._options import build_parser
 from userplane_async._cli._output import to_json
@@ -227,14 +228,14 @@ _OPTIONS = {
     | {"--project-id", "--link-id"}
     | {"--created-by"},
     "recordings get": _OUTPUT | _CONNECTION,
-    "recordings delete": _OUTPUT | _CONNECTION,
+    "recordings delete": _OUTPUT | _CONNECTION | {"-y", "--yes"},
     "workspaces list": _OUTPUT | _CONNECTION | _BUDGET | {"--membership"},
     "workspaces get": _OUTPUT | _CONNECTION,
     "projects list": _OUTPUT | _CONNECTION | _BUDGET,
     "projects get": _OUTPUT | _CONNECTION,
     "links list": _OUTPUT | _CONNECTION | _BUDGET,
     "links get": _OUTPUT | _CONNECTION,
-    "links delete": _OUTPUT | _CONNECTION,
+    "links delete": _OUTPUT | _CONNECTION | {"-y", "--yes"},
     "links create": _OUTPUT
     | _CONNECTION
     | {"--domain-id", "--project-id", "--reference"}
@@ -912,19 +913,128 @@ async def test_links_create_update_delete(
     assert updated.code == 0, updated.err
     for line in ("linkTitle: Renamed", "linkReusable: false", "linkProviderType: zendesk"):
         assert line in updated.out
-    deleted = await cli(capsys, "links", "delete", WS, link_id, *api)
+    deleted = await cli(capsys, "links", "delete", WS, link_id, "--yes", *api)
     assert deleted.out == f"Deleted link {link_id} of {WS}\n"
     gone = await cli(capsys, "links", "get", WS, link_id, *api)
     assert gone.code == 3
     assert gone.err.startswith("GoneError: ")
 
 
-async def test_recordings_delete(api: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    """recordings delete soft-deletes a recording; getting it then is a GoneError."""
-    deleted = await cli(capsys, "recordings", "delete", WS, "rec_demo_small", "--json", *api)
-    assert deleted.json_lines() == [{"workspaceId": WS, "recordingId": "rec_demo_small"}]
-    gone = await cli(capsys, "recordings", "get", WS, "rec_demo_small", *api)
-    assert (gone.code, gone.err.split(":")[0]) == (3, "GoneError")
+#: The delete commands, what they delete, and the fake's route for a delete.
+_DELETES = [
+    pytest.param("recordings", "rec_demo_small", "recordings.delete", id="recording"),
+    pytest.param("links", "lnk_demo_support", "links.delete", id="link"),
+]
+
+
+async def _exists(fake: FakeUserplane, group: str, object_id: str) -> bool:
+    """Whether the fake still has the recording or link (a deleted one is a GoneError)."""
+    async with AsyncUserplane(fake.api_key, base_url=fake.base_url) as client:
+        namespace = client.recordings if group == "recordings" else client.links
+        try:
+            await namespace.get(WS, object_id)
+        except GoneError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize(("group", "object_id", "route"), _DELETES)
+async def test_deleting_without_a_terminal_needs_yes(
+    fake_userplane: FakeUserplane, api: list[str], group: str, object_id: str, route: str
+) -> None:
+    """Without a terminal to ask on, delete without --yes is a usage error (exit 2) that
+    names --yes, before any API call; with --yes (or -y) it deletes."""
+    command = _console(group, "delete", WS, object_id, *api)
+    with anyio.fail_after(20):
+        refused = await anyio.run_process(
+            command, stdin=subprocess.DEVNULL, env=_subprocess_env(), check=False
+        )
+    err = refused.stderr.decode()
+    assert refused.returncode == 2
+    assert f"usage: userplane-async {group} delete" in err
+    assert "without a terminal to confirm on, deleting needs --yes (-y)" in err
+    assert fake_userplane.api_requests() == [], "not a single API call"
+    assert await _exists(fake_userplane, group, object_id)
+    with anyio.fail_after(20):
+        done = await anyio.run_process(
+            [*command, "-y", "--json"], stdin=subprocess.DEVNULL, env=_subprocess_env()
+        )
+    (deleted,) = (json.loads(line) for line in done.stdout.decode().splitlines())
+    assert deleted["workspaceId"] == WS
+    assert object_id in deleted.values()
+    assert done.stderr.decode() == "", "no question asked"
+    assert [r.route for r in fake_userplane.api_requests()].count(route) == 1
+    assert not await _exists(fake_userplane, group, object_id)
+
+
+async def _read_terminal(fd: int) -> bytes:
+    """What the child wrote to its terminal next; b"" once it closed it."""
+    await anyio.wait_readable(fd)
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # EIO: every end of the terminal the child held is closed
+        return b""
+
+
+async def _on_a_terminal(command: list[str], answer: bytes) -> tuple[int, str]:
+    """Run ``command`` on a pseudo-terminal, type ``answer`` at its question; exit code and
+    everything it showed."""
+    controller, terminal = os.openpty()
+    try:
+        proc = await anyio.open_process(
+            command, stdin=terminal, stdout=terminal, stderr=terminal, env=_subprocess_env()
+        )
+    finally:
+        os.close(terminal)
+    shown = b""
+    try:
+        with anyio.fail_after(20):
+            while b"[y/N] " not in shown:
+                chunk = await _read_terminal(controller)
+                assert chunk, shown
+                shown += chunk
+            os.write(controller, answer + b"\n")
+            while chunk := await _read_terminal(controller):
+                shown += chunk
+            code = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.aclose()
+        os.close(controller)
+    return code, shown.decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.parametrize(("group", "object_id", "route"), _DELETES)
+@pytest.mark.parametrize(
+    ("answer", "deletes"),
+    [(b"n", False), (b"", False), (b"y", True), (b"YES", True)],
+    ids=["n", "enter", "y", "YES"],
+)
+async def test_deleting_on_a_terminal_asks_first(
+    fake_userplane: FakeUserplane,
+    api: list[str],
+    group: str,
+    object_id: str,
+    route: str,
+    answer: bytes,
+    deletes: bool,
+) -> None:
+    """On a terminal delete asks; only y or yes deletes, anything else exits 1 keeping it."""
+    noun = group.rstrip("s")
+    code, shown = await _on_a_terminal(_console(group, "delete", WS, object_id, *api), answer)
+    assert f"Delete {noun} {object_id} of {WS}? [y/N] " in shown
+    assert await _exists(fake_userplane, group, object_id) is not deletes
+    routes = [r.route for r in fake_userplane.api_requests()]
+    if deletes:
+        assert code == 0, shown
+        assert f"Deleted {noun} {object_id} of {WS}" in shown
+        assert routes.count(route) == 1
+    else:
+        assert code == 1, shown
+        assert "Not deleted." in shown
+        assert route not in routes
 
 
 @pytest.mark.parametrize("cls", MODEL_CLASSES)

@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import ResourceKind, __version__
 from . import _jobs, _reading
+from ._confirm import add_confirmation, check_confirmable
 
 KINDS = tuple(kind.value for kind in ResourceKind)
 
@@ -228,6 +229,8 @@ def _add_reading_commands(commands: _Commands) -> None:
         parser = recordings.add(action, run, f"{action} a recording")
         parser.add_argument("workspace_id", metavar="WORKSPACE_ID")
         parser.add_argument("recording_id", metavar="RECORDING_ID")
+        if action == "delete":
+            add_confirmation(parser, "recording", "recording_id")
 
     workspaces = commands.group("workspaces", "list or show workspaces")
     listing = workspaces.add("list", _reading.workspaces_list, "list your workspaces", budget=True)
@@ -256,6 +259,8 @@ def _add_link_commands(links: _Commands) -> None:
         parser = links.add(action, run, f"{action} a link")
         parser.add_argument("workspace_id", metavar="WORKSPACE_ID")
         parser.add_argument("link_id", metavar="LINK_ID")
+        if action == "delete":
+            add_confirmation(parser, "link", "link_id")
     create = links.add("create", _reading.links_create, "create a link on a verified domain")
     create.add_argument("workspace_id", metavar="WORKSPACE_ID")
     create.add_argument("--domain-id", required=True)
@@ -279,8 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="userplane-async",
         description="Archive and read Userplane recordings from the shell.",
-        epilog="Exit codes: 0 all done, 1 some items failed or interrupted, 2 usage error, "
-        "3 fatal error (nothing done).",
+        epilog="Exit codes: 0 all done, 1 some items failed, interrupted or not confirmed, "
+        "2 usage error, 3 fatal error (nothing done).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _output_options(parser)
@@ -301,4 +306,5 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     changes = getattr(args, "changes", ())
     if changes and all(getattr(args, name) is None for name in changes):
         parser.error("links update: give at least one field to change")
+    check_confirmable(args)
     return args

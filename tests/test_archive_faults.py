@@ -450,6 +450,8 @@ async def test_missing_deleted_and_foreign_recordings_by_id(
     expected |= dict.fromkeys(items(["rec_deleted"]), "gone")
     expected |= dict.fromkeys(items(["rec_foreign"]), "failed")
     lines = archive.check(expected, report)
+    assert report.missing_recordings == ("rec_missing", "rec_deleted")  # in the order asked
+    assert not report.ok
     errors = {line["recordingId"]: line.get("error") for line in lines}
     assert errors == {
         "rec_ok": None,
@@ -466,17 +468,47 @@ async def test_missing_deleted_and_foreign_recordings_by_id(
     assert [p.name for p in (archive.dest / WS).iterdir()] == ["rec_ok"]
 
 
+async def test_a_recording_asked_for_that_is_not_there_is_not_ok(
+    client: AsyncUserplane, archive: Archive
+) -> None:
+    """A typo in ``recording_ids`` is a not_found item and the report is not ok; the
+    recordings that are there are archived."""
+    archive.add("rec_ok")
+    report = await run(client, archive, recording_ids=["rec_ok", "rec_typo"])
+    expected = dict.fromkeys(items(["rec_ok"]), "downloaded")
+    archive.check(expected | dict.fromkeys(items(["rec_typo"]), "not_found"), report)
+    assert report.missing_recordings == ("rec_typo",)
+    assert not report.ok
+    assert report.interrupted is None
+    every = await run(client, archive)  # the same archive by listing: nothing is missing
+    assert (every.ok, every.missing_recordings, every.counts) == (True, (), {"skipped": 5})
+
+
 async def test_not_found_and_gone_are_final_on_a_rerun(
     client: AsyncUserplane, archive: Archive, fake_userplane: FakeUserplane
 ) -> None:
-    """A re-run does not ask again about recordings that were missing or deleted."""
+    """A re-run does not ask again about recordings that were missing or deleted, and does
+    not pass them as done either: they are counted as before, and the report is not ok."""
     archive.add("rec_deleted")
     fake_userplane.delete_recording(WS, "rec_deleted")
     await run(client, archive, recording_ids=["rec_missing", "rec_deleted"])
-    calls = len(fake_userplane.api_requests())
-    report = await run(client, archive, recording_ids=["rec_missing", "rec_deleted"])
+    calls, lines = len(fake_userplane.api_requests()), len(archive.lines())
+    events: list[ArchiveEvent] = []
+    report = await run(
+        client, archive, recording_ids=["rec_missing", "rec_deleted"], on_event=events.append
+    )
     assert len(fake_userplane.api_requests()) == calls
-    assert report.counts == {"skipped": 10}
+    assert len(archive.lines()) == lines, "nothing new to record"
+    assert report.counts == {"not_found": 5, "gone": 5}
+    assert report.missing_recordings == ("rec_missing", "rec_deleted")
+    assert not report.ok
+    assert {(e.recording_id, e.status) for e in report.items} == {
+        ("rec_missing", "not_found"),
+        ("rec_deleted", "gone"),
+    }
+    failed = [e.entry.status for e in events if isinstance(e, ItemFailed)]
+    assert sorted(failed) == ["gone"] * 5 + ["not_found"] * 5
+    assert not [e for e in events if isinstance(e, DownloadFinished)]
 
 
 # --- the network (row 10) ------------------------------------------------------------------------

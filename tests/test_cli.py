@@ -6,16 +6,16 @@ the test's loop; subprocesses only where a signal or a real pipe is the point.
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
+import subprocess
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,11 +29,13 @@ from anyio.streams.text import TextReceiveStream
 from hypothesis import given
 
 from tests.strategies import MODEL_CLASSES, any_model
-from userplane_async import AsyncUserplane, ManifestEntry
+from userplane_async import AsyncUserplane, GoneError, ManifestEntry
+from userplane_async._cli import _reporting
+from userplane_async._cli._options import build_parser
 from userplane_async._cli._output import to_json
 from userplane_async._convert import structure
 from userplane_async.cli import main
-from userplane_async.testing import FakeUserplane, S3Error, Trickle
+from userplane_async.testing import FakeUserplane, S3Error, StallAfter, Trickle
 
 pytestmark = pytest.mark.anyio
 
@@ -94,9 +96,21 @@ def _manifest(root: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
 
 
-def _subprocess_env() -> dict[str, str]:
+def _subprocess_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _ENV_KNOBS}
-    return {**env, "PYTHONUNBUFFERED": "1"}
+    return {**env, "PYTHONUNBUFFERED": "1", **extra}
+
+
+def _console(*argv: str) -> list[str]:
+    """The installed ``userplane-async`` console script with ``argv`` (``-m`` without one)."""
+    script = Path(sys.executable).with_name("userplane-async")
+    command = [str(script)] if script.is_file() else [sys.executable, "-m", "userplane_async"]
+    return [*command, *argv]
+
+
+def _disk_use(root: Path) -> int:
+    """Bytes in the files under ``root``."""
+    return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file())
 
 
 # --- demo and usage -----------------------------------------------------------------------
@@ -115,18 +129,44 @@ def test_demo_archives_the_demo_workspace(
     assert main(["verify", str(tmp_path)]) == 0
 
 
-def test_demo_defaults_to_a_new_temp_directory(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Without DEST, demo archives into a new temp directory and prints where it is."""
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    assert main(["demo", "-q", "--kinds", "thumbnail"]) == 0
-    out = capsys.readouterr().out
-    (made,) = tmp_path.iterdir()
-    assert made.name.startswith("userplane-demo-")
-    assert f"Archived ws_demo into {made}: 5 downloaded" in out
-    assert "downloaded rec_" not in out, "-q leaves out the per-item lines"
-    shutil.rmtree(made)
+async def test_demo_keeps_one_archive_per_user_and_replaces_it(tmp_path: Path) -> None:
+    """Without DEST, demo archives into $XDG_CACHE_HOME/userplane-async/demo, says so, and
+    replaces that archive on the next run: the disk does not grow and no temp data is left."""
+    scratch, cache, home = tmp_path / "tmp", tmp_path / "cache", tmp_path / "home"
+    for directory in (scratch, cache, home):
+        directory.mkdir()
+    env = _subprocess_env(TMPDIR=str(scratch), XDG_CACHE_HOME=str(cache), HOME=str(home))
+    where = cache / "userplane-async" / "demo"
+    used = []
+    for _ in range(2):
+        with anyio.fail_after(40):
+            done = await anyio.run_process(_console("demo"), env=env, check=False)
+        out = done.stdout.decode()
+        assert done.returncode == 0, done.stderr.decode()
+        assert f"Archived ws_demo into {where}: 22 downloaded, 3 unavailable" in out
+        assert out.rstrip().endswith(f"check it with: userplane-async verify {where}")
+        used.append(_disk_use(tmp_path))
+        assert list(scratch.iterdir()) == [], "nothing left in the temp directory"
+        assert list(home.iterdir()) == [], "XDG_CACHE_HOME is honoured"
+    assert used[0] > 50_000_000, "the demo archive is there to look at"
+    assert used[1] == used[0], "the second run replaced the first one's archive"
+    verified = await anyio.run_process(_console("verify", str(where)), env=env, check=False)
+    assert verified.returncode == 0
+    assert "0 missing, 0 mismatched" in verified.stdout.decode()
+
+
+async def test_demo_without_xdg_cache_home_uses_the_home_cache(tmp_path: Path) -> None:
+    """With no $XDG_CACHE_HOME the demo archive goes to ~/.cache/userplane-async/demo."""
+    env = {k: v for k, v in _subprocess_env(HOME=str(tmp_path)).items() if k != "XDG_CACHE_HOME"}
+    with anyio.fail_after(40):
+        done = await anyio.run_process(
+            _console("demo", "-q", "--kinds", "thumbnail"), env=env, check=False
+        )
+    assert done.returncode == 0, done.stderr.decode()
+    where = tmp_path / ".cache" / "userplane-async" / "demo"
+    assert f"Archived ws_demo into {where}: 5 downloaded" in done.stdout.decode()
+    assert "downloaded rec_" not in done.stdout.decode(), "-q leaves out the per-item lines"
+    assert len(list((where / WS).rglob("thumbnail.jpg"))) == 5
 
 
 def test_live_progress_on_a_terminal_honours_no_color(
@@ -168,6 +208,79 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str]
         main(argv)
     assert caught.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+_OUTPUT = {"-h", "--help", "-v", "-vv", "--verbose", "-q", "--quiet", "--json"}  # -vv: in -v's help
+_CONNECTION = {"--api-key", "--base-url"}
+_BUDGET = {"--requests-per-minute", "--requests-per-day"}
+_ARCHIVING = {"--kinds", "--verify", "--concurrency"}
+#: The options each command's --help lists: only those that change what it does.
+_OPTIONS = {
+    "": _OUTPUT | _CONNECTION | {"--version"},
+    "archive": _OUTPUT | _CONNECTION | _BUDGET | _ARCHIVING | {"--recording"},
+    "download": _OUTPUT | _CONNECTION | {"--overwrite"},
+    "verify": _OUTPUT,
+    "demo": _OUTPUT | _ARCHIVING,
+    "fake-server": _OUTPUT | {"--port"},
+    "recordings list": _OUTPUT
+    | _CONNECTION
+    | _BUDGET
+    | {"--project-id", "--link-id"}
+    | {"--created-by"},
+    "recordings get": _OUTPUT | _CONNECTION,
+    "recordings delete": _OUTPUT | _CONNECTION | {"-y", "--yes"},
+    "workspaces list": _OUTPUT | _CONNECTION | _BUDGET | {"--membership"},
+    "workspaces get": _OUTPUT | _CONNECTION,
+    "projects list": _OUTPUT | _CONNECTION | _BUDGET,
+    "projects get": _OUTPUT | _CONNECTION,
+    "links list": _OUTPUT | _CONNECTION | _BUDGET,
+    "links get": _OUTPUT | _CONNECTION,
+    "links delete": _OUTPUT | _CONNECTION | {"-y", "--yes"},
+    "links create": _OUTPUT
+    | _CONNECTION
+    | {"--domain-id", "--project-id", "--reference"}
+    | {"--reusable"},
+    "links update": _OUTPUT
+    | _CONNECTION
+    | {"--title", "--reusable", "--no-reusable"}
+    | {"--provider-type", "--provider-id", "--provider-ref"},
+    "me": _OUTPUT | _CONNECTION,
+}
+_OPTION = re.compile(r"(?<![\w-])--?[a-z][a-z-]*")
+
+
+def _leaf_commands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+    """Every command the parser runs, as typed (``links update``)."""
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += _leaf_commands(sub, f"{prefix}{name} ")
+    return found or [prefix.strip()]
+
+
+def test_the_help_table_covers_every_command() -> None:
+    """The table below names every command the parser has (a new one must be added)."""
+    assert sorted(_leaf_commands(build_parser())) == sorted(c for c in _OPTIONS if c)
+
+
+@pytest.mark.parametrize("command", list(_OPTIONS))
+def test_each_command_lists_only_its_own_options(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """``COMMAND --help`` shows the options that change what COMMAND does, and no others
+    (``me --help`` has no ``--concurrency``)."""
+    with pytest.raises(SystemExit) as caught:
+        main([*command.split(), "--help"])
+    assert caught.value.code == 0
+    assert set(_OPTION.findall(capsys.readouterr().out)) == _OPTIONS[command]
+
+
+async def test_me_help_from_the_console_script() -> None:
+    """The installed command shows the same: ``me --help`` offers no download options."""
+    with anyio.fail_after(20):
+        done = await anyio.run_process(_console("me", "--help"), env=_subprocess_env())
+    assert set(_OPTION.findall(done.stdout.decode())) == _OPTIONS["me"]
 
 
 # --- archive ------------------------------------------------------------------------------
@@ -248,6 +361,34 @@ async def test_archive_takes_kinds_and_recordings(
     assert {e["kind"] for e in _manifest(tmp_path)} == {"video", "thumbnail", "action"}
 
 
+async def test_a_recording_id_that_does_not_exist_exits_1_on_every_run(
+    fake_userplane: FakeUserplane, api: list[str], tmp_path: Path
+) -> None:
+    """``--recording rec_typo``: its items are not_found, the run says so and exits 1, and a
+    re-run over the same DEST (the manifest knows the typo) exits 1 again, with no API call."""
+    argv = ["archive", WS, str(tmp_path), "--recording", "rec_typo"]
+    argv += ["--recording", "rec_demo_small", *api]
+    runs = []
+    for extra in ([], [], ["--json"]):
+        with anyio.fail_after(20):
+            runs.append(
+                await anyio.run_process(_console(*argv, *extra), env=_subprocess_env(), check=False)
+            )
+        if len(runs) == 1:
+            fake_userplane.clear_requests()
+    first, again, as_json = (run.stdout.decode() for run in runs)
+    assert [run.returncode for run in runs] == [1, 1, 1], [r.stderr.decode() for r in runs]
+    assert "not_found rec_typo/video: NotFoundError (RECORDING_NOT_FOUND)" in first
+    assert "5 downloaded, 5 not found" in first
+    assert f"Not found in {WS} (check the ID): rec_typo" in first.splitlines()
+    assert "failed or deferred" not in first, "nothing to retry"
+    assert "5 skipped, 5 not found" in again
+    assert f"Not found in {WS} (check the ID): rec_typo" in again.splitlines()
+    assert [r.route for r in fake_userplane.api_requests()] == [], "re-runs: the manifest answered"
+    report = json.loads(as_json.splitlines()[-1])["report"]
+    assert (report["ok"], report["missingRecordings"]) == (False, ["rec_typo"])
+
+
 async def test_a_failed_item_exits_1(
     fake_userplane: FakeUserplane,
     api: list[str],
@@ -315,6 +456,87 @@ async def test_a_reader_that_goes_away_ends_the_archive_quietly(
     assert "Exception" not in err
 
 
+_PROGRESS = re.compile(
+    r"progress: (?P<done>\d+)/(?P<queued>\d+) recordings, (?P<items>\d+) items?(?: \((?P<counts>[^)]*)\))?, "
+    r"(?P<amount>[\d.]+) (?P<unit>B|KiB|MiB) in [\d.]+ s \([\d.]+ (?:B|KiB|MiB)/s\)"
+)
+_UNITS = {"B": 1, "KiB": 1024, "MiB": 1024 * 1024}
+
+
+def _progress_bytes(match: re.Match[str]) -> float:
+    return float(match["amount"]) * _UNITS[match["unit"]]
+
+
+async def test_archive_into_a_pipe_prints_progress_as_recordings_end(
+    fake_userplane: FakeUserplane, api: list[str], tmp_path: Path
+) -> None:
+    """Without a terminal, each recording that ends prints a progress line on stdout at once
+    (recordings, items by status, bytes, rate), while a long download is still going."""
+    fake_userplane.script_storage(  # the large video holds the run open until it is stopped
+        StallAfter(after=1000), recording_id="rec_demo_large", kind="video"
+    )
+    dest = tmp_path / "dest"
+    command = _console("archive", WS, str(dest), *api)
+    async with await anyio.open_process(command, env=_subprocess_env()) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        progress = []
+        with anyio.fail_after(20):
+            async for line in _text_lines(proc.stdout):
+                if (match := _PROGRESS.fullmatch(line)) is not None:
+                    progress.append(match)
+                if len(progress) == 4:  # all but the large recording have ended
+                    break
+        assert proc.returncode is None, "the lines came while the archive was running"
+        proc.send_signal(signal.SIGINT)
+        with anyio.fail_after(10):
+            err = await _read_all(proc.stderr)
+            assert await proc.wait() == 1
+    assert [(int(m["done"]), int(m["queued"])) for m in progress] == [(n, 5) for n in (1, 2, 3, 4)]
+    last = progress[-1]
+    assert (last["items"], last["counts"]) == ("20", "17 downloaded, 3 unavailable")
+    saved = sum(e["size"] for e in _manifest(dest) if e["status"] == "downloaded")
+    rounding = 0.05 * 1024  # a tenth of a KiB, as printed
+    assert saved - rounding <= _progress_bytes(last) <= saved + 1000 + rounding  # + stalled
+    assert "progress:" not in err, "progress is stdout's, like the item lines"
+
+
+async def test_archive_into_a_pipe_prints_progress_while_bytes_come_in(
+    fake_userplane: FakeUserplane,
+    api: list[str],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long download prints a progress line every PROGRESS_EVERY seconds before it ends;
+    -q and --json print none."""
+    monkeypatch.setattr(_reporting, "PROGRESS_EVERY", 0.1)
+    fake_userplane.script_storage(  # about a second for the large video
+        Trickle(bytes_per_second=48 * 1024 * 1024, chunk=1024 * 1024),
+        times=3,
+        recording_id="rec_demo_large",
+        kind="video",
+    )
+    argv = ["archive", WS, "--recording", "rec_demo_large", "--kinds", "video", *api]
+    run = await cli(capsys, *argv[:2], str(tmp_path / "plain"), *argv[2:])
+    assert run.code == 0, run.err
+    lines = run.out.splitlines()
+    ended = lines.index("downloaded rec_demo_large/video (50.0 MiB)")
+    during = [m for m in map(_PROGRESS.fullmatch, lines[:ended]) if m is not None]
+    assert len(during) >= 2, run.out
+    assert all((m["done"], m["queued"], m["items"]) == ("0", "1", "0") for m in during)
+    amounts = [_progress_bytes(m) for m in during]
+    assert amounts == sorted(amounts)
+    assert 0 < amounts[0] < amounts[-1]
+    after = _PROGRESS.fullmatch(lines[ended + 1])
+    assert after is not None
+    assert (after["done"], after["items"], after["counts"]) == ("1", "1", "1 downloaded")
+    for quiet in ("-q", "--json"):
+        run = await cli(capsys, *argv[:2], str(tmp_path / quiet), *argv[2:], quiet)
+        assert run.code == 0, run.err
+        assert "progress:" not in run.out + run.err
+
+
 async def test_sigint_stops_an_archive_and_a_rerun_completes(
     fake_userplane: FakeUserplane,
     api: list[str],
@@ -375,6 +597,17 @@ async def _lines(stream: ByteReceiveStream) -> AsyncIterator[dict[str, Any]]:
         except (anyio.EndOfStream, anyio.IncompleteRead):
             return
         yield json.loads(line)
+
+
+async def _text_lines(stream: ByteReceiveStream) -> AsyncIterator[str]:
+    """Lines of text from a process's output until it closes."""
+    buffered = BufferedByteReceiveStream(stream)
+    while True:
+        try:
+            line = await buffered.receive_until(b"\n", 1 << 20)
+        except (anyio.EndOfStream, anyio.IncompleteRead):
+            return
+        yield line.decode()
 
 
 async def _read_all(stream: ByteReceiveStream) -> str:
@@ -680,19 +913,128 @@ async def test_links_create_update_delete(
     assert updated.code == 0, updated.err
     for line in ("linkTitle: Renamed", "linkReusable: false", "linkProviderType: zendesk"):
         assert line in updated.out
-    deleted = await cli(capsys, "links", "delete", WS, link_id, *api)
+    deleted = await cli(capsys, "links", "delete", WS, link_id, "--yes", *api)
     assert deleted.out == f"Deleted link {link_id} of {WS}\n"
     gone = await cli(capsys, "links", "get", WS, link_id, *api)
     assert gone.code == 3
     assert gone.err.startswith("GoneError: ")
 
 
-async def test_recordings_delete(api: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    """recordings delete soft-deletes a recording; getting it then is a GoneError."""
-    deleted = await cli(capsys, "recordings", "delete", WS, "rec_demo_small", "--json", *api)
-    assert deleted.json_lines() == [{"workspaceId": WS, "recordingId": "rec_demo_small"}]
-    gone = await cli(capsys, "recordings", "get", WS, "rec_demo_small", *api)
-    assert (gone.code, gone.err.split(":")[0]) == (3, "GoneError")
+#: The delete commands, what they delete, and the fake's route for a delete.
+_DELETES = [
+    pytest.param("recordings", "rec_demo_small", "recordings.delete", id="recording"),
+    pytest.param("links", "lnk_demo_support", "links.delete", id="link"),
+]
+
+
+async def _exists(fake: FakeUserplane, group: str, object_id: str) -> bool:
+    """Whether the fake still has the recording or link (a deleted one is a GoneError)."""
+    async with AsyncUserplane(fake.api_key, base_url=fake.base_url) as client:
+        namespace = client.recordings if group == "recordings" else client.links
+        try:
+            await namespace.get(WS, object_id)
+        except GoneError:
+            return False
+    return True
+
+
+@pytest.mark.parametrize(("group", "object_id", "route"), _DELETES)
+async def test_deleting_without_a_terminal_needs_yes(
+    fake_userplane: FakeUserplane, api: list[str], group: str, object_id: str, route: str
+) -> None:
+    """Without a terminal to ask on, delete without --yes is a usage error (exit 2) that
+    names --yes, before any API call; with --yes (or -y) it deletes."""
+    command = _console(group, "delete", WS, object_id, *api)
+    with anyio.fail_after(20):
+        refused = await anyio.run_process(
+            command, stdin=subprocess.DEVNULL, env=_subprocess_env(), check=False
+        )
+    err = refused.stderr.decode()
+    assert refused.returncode == 2
+    assert f"usage: userplane-async {group} delete" in err
+    assert "without a terminal to confirm on, deleting needs --yes (-y)" in err
+    assert fake_userplane.api_requests() == [], "not a single API call"
+    assert await _exists(fake_userplane, group, object_id)
+    with anyio.fail_after(20):
+        done = await anyio.run_process(
+            [*command, "-y", "--json"], stdin=subprocess.DEVNULL, env=_subprocess_env()
+        )
+    (deleted,) = (json.loads(line) for line in done.stdout.decode().splitlines())
+    assert deleted["workspaceId"] == WS
+    assert object_id in deleted.values()
+    assert done.stderr.decode() == "", "no question asked"
+    assert [r.route for r in fake_userplane.api_requests()].count(route) == 1
+    assert not await _exists(fake_userplane, group, object_id)
+
+
+async def _read_terminal(fd: int) -> bytes:
+    """What the child wrote to its terminal next; b"" once it closed it."""
+    await anyio.wait_readable(fd)
+    try:
+        return os.read(fd, 4096)
+    except OSError:  # EIO: every end of the terminal the child held is closed
+        return b""
+
+
+async def _on_a_terminal(command: list[str], answer: bytes) -> tuple[int, str]:
+    """Run ``command`` on a pseudo-terminal, type ``answer`` at its question; exit code and
+    everything it showed."""
+    controller, terminal = os.openpty()
+    try:
+        proc = await anyio.open_process(
+            command, stdin=terminal, stdout=terminal, stderr=terminal, env=_subprocess_env()
+        )
+    finally:
+        os.close(terminal)
+    shown = b""
+    try:
+        with anyio.fail_after(20):
+            while b"[y/N] " not in shown:
+                chunk = await _read_terminal(controller)
+                assert chunk, shown
+                shown += chunk
+            os.write(controller, answer + b"\n")
+            while chunk := await _read_terminal(controller):
+                shown += chunk
+            code = await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.aclose()
+        os.close(controller)
+    return code, shown.decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.parametrize(("group", "object_id", "route"), _DELETES)
+@pytest.mark.parametrize(
+    ("answer", "deletes"),
+    [(b"n", False), (b"", False), (b"y", True), (b"YES", True)],
+    ids=["n", "enter", "y", "YES"],
+)
+async def test_deleting_on_a_terminal_asks_first(
+    fake_userplane: FakeUserplane,
+    api: list[str],
+    group: str,
+    object_id: str,
+    route: str,
+    answer: bytes,
+    deletes: bool,
+) -> None:
+    """On a terminal delete asks; only y or yes deletes, anything else exits 1 keeping it."""
+    noun = group.rstrip("s")
+    code, shown = await _on_a_terminal(_console(group, "delete", WS, object_id, *api), answer)
+    assert f"Delete {noun} {object_id} of {WS}? [y/N] " in shown
+    assert await _exists(fake_userplane, group, object_id) is not deletes
+    routes = [r.route for r in fake_userplane.api_requests()]
+    if deletes:
+        assert code == 0, shown
+        assert f"Deleted {noun} {object_id} of {WS}" in shown
+        assert routes.count(route) == 1
+    else:
+        assert code == 1, shown
+        assert "Not deleted." in shown
+        assert route not in routes
 
 
 @pytest.mark.parametrize("cls", MODEL_CLASSES)

@@ -35,7 +35,6 @@ from ._events import (
     ArchiveEvent,
     ArchiveFinished,
     ArchiveStarted,
-    DownloadFinished,
     DownloadProgress,
     DownloadRetried,
     DownloadStarted,
@@ -166,8 +165,7 @@ class _Run:
             previous = self.manifest.previous(recording_id, kind.value)
             if await self.manifest.is_complete(previous, verify=self.verify):
                 assert previous is not None  # noqa: S101 - is_complete says so
-                self.outcomes.count(ItemStatus.SKIPPED)  # complete already: no call, no new line
-                self.emit(DownloadFinished(attrs.evolve(previous, status=ItemStatus.SKIPPED)))
+                self.outcomes.recall(previous)  # final already: no call, no new line
             else:
                 todo.append(kind)  # a file that no longer matches its line is fetched anew
         if not todo:
@@ -318,6 +316,17 @@ async def archive(
         api_calls=client.api_calls - calls,
         elapsed=client.clock.monotonic() - started,
         interrupted=run.interrupted,
+        missing_recordings=_missing(recording_ids, run.outcomes.failures),
     )
     run.emit(ArchiveFinished(report))
     return report
+
+
+def _missing(
+    recording_ids: Sequence[str] | None, failures: Sequence[ManifestEntry]
+) -> tuple[str, ...]:
+    """The recordings asked for by ID that are not there: not found, or deleted."""
+    if recording_ids is None:
+        return ()  # a recording the listing named and then lost was deleted meanwhile: fine
+    missing = {entry.recording_id for entry in failures if entry.status in ItemStatus.MISSING}
+    return tuple(r for r in dict.fromkeys(recording_ids) if r in missing)

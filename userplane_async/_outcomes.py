@@ -8,6 +8,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from ._errors import DestinationError, UserplaneError
 from ._events import ArchiveEvent, DownloadFinished, ItemFailed
 from ._manifest import Manifest
@@ -106,6 +108,18 @@ class Outcomes:
             self.failures.append(entry)
             self._emit(ItemFailed(entry))
         return entry
+
+    def recall(self, entry: ManifestEntry) -> None:
+        """An outcome an earlier run recorded and this run keeps: counted and told again, with
+        no API call and no new line. Saved or unavailable, it is ``skipped``; a recording that
+        was not found or gone stays so (it is not done by being asked for again)."""
+        if entry.status in ItemStatus.MISSING:
+            self.count(entry.status)
+            self.failures.append(entry)
+            self._emit(ItemFailed(entry))
+        else:
+            self.count(ItemStatus.SKIPPED)
+            self._emit(DownloadFinished(attrs.evolve(entry, status=ItemStatus.SKIPPED)))
 
     def count(self, status: str) -> None:
         self.counts[status] = self.counts.get(status, 0) + 1

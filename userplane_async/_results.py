@@ -33,6 +33,7 @@ class ItemStatus:
     ON_DISK = frozenset({DOWNLOADED, SKIPPED})
     COMPLETE = frozenset({DOWNLOADED, SKIPPED, UNAVAILABLE})
     FINAL = frozenset({DOWNLOADED, SKIPPED, UNAVAILABLE, NOT_FOUND, GONE})
+    MISSING = frozenset({NOT_FOUND, GONE})  # the recording is not there (any more)
 
 
 @attrs.frozen
@@ -65,9 +66,11 @@ class ArchiveReport:
     """How an archive run went.
 
     ``counts`` maps each status to its number of (recording, kind) items (``skipped`` includes
-    items an earlier run completed), ``bytes`` is what was downloaded in this run, ``items``
-    holds the items that did not succeed (the manifest has every item), ``api_calls`` the API
-    calls spent, ``elapsed`` seconds.
+    items an earlier run completed; an item an earlier run found ``not_found`` or ``gone`` is
+    counted as such again), ``bytes`` is what was downloaded in this run, ``items`` holds the
+    items that did not succeed (the manifest has every item), ``api_calls`` the API calls
+    spent, ``elapsed`` seconds. ``missing_recordings`` are the recordings asked for by ID
+    (``recording_ids``) that do not exist (404) or were deleted (410), in the order given.
     """
 
     workspace_id: str
@@ -78,12 +81,14 @@ class ArchiveReport:
     api_calls: int
     elapsed: float
     interrupted: str | None = None  # why the listing ended early (budget spent, an error)
+    missing_recordings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when everything listed reached a final status and the listing was complete."""
+        """True when everything listed reached a final status, the listing was complete, and
+        every recording asked for by ID was there: a typo in ``recording_ids`` is not ok."""
         unfinished = self.counts.get(ItemStatus.FAILED) or self.counts.get(ItemStatus.DEFERRED)
-        return not unfinished and self.interrupted is None
+        return not unfinished and self.interrupted is None and not self.missing_recordings
 
 
 @attrs.frozen

@@ -1,7 +1,7 @@
 """``userplane-async``: a thin command line over the public API.
 
-Exit codes: 0 all done, 1 some items failed (or the run was interrupted), 2 usage error,
-3 fatal (auth or another error before anything was done). Errors print as
+Exit codes: 0 all done, 1 some items failed (or the run was interrupted, or a delete was not
+confirmed), 2 usage error, 3 fatal (auth or another error before anything was done). Errors print as
 ``ErrorType: message`` on stderr; never a traceback, never a secret. The commands live in
 ``userplane_async._cli``; this module is the one place that turns errors into exit codes.
 """
@@ -20,6 +20,7 @@ import anyio
 
 from . import UserplaneError
 from ._cli._client import open_client
+from ._cli._confirm import confirmed
 from ._cli._options import parse_args
 from ._cli._output import Output
 
@@ -84,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(json_lines=args.json, verbosity=verbosity)
     with _logging(verbosity):
         try:
+            if not confirmed(args):
+                out.error("Not deleted.")
+                return EXIT_FAILED
             return anyio.run(_run, args, out)
         except BrokenPipeError:  # the reader went away (``| head``): stop, quietly
             _discard_stdout()

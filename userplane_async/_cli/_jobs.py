@@ -7,10 +7,11 @@ the SDK removes its temp files and keeps the manifest whole, and a re-run contin
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
+import shutil
 import signal
 import sys
-import tempfile
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -29,9 +30,10 @@ from .. import (
     verify_archive,
 )
 from ..testing import FakeUserplane
+from ._bars import LiveReporter
 from ._client import client_options
 from ._output import Output, human_size, to_json
-from ._reporting import reporter_for
+from ._reporting import JsonReporter, PlainReporter, Reporter
 
 T = TypeVar("T")
 
@@ -105,6 +107,13 @@ def _unwrapped(exc: Exception) -> Exception:
     return exc
 
 
+def reporter_for(out: Output) -> Reporter:
+    """Bars on a terminal, JSON lines with ``--json``, plain lines otherwise."""
+    if out.json_lines:
+        return JsonReporter(out)
+    return LiveReporter(out) if out.live else PlainReporter(out)
+
+
 async def archive_into(
     client: AsyncUserplane, workspace_id: str, dest: str, args: argparse.Namespace, out: Output
 ) -> int:
@@ -134,17 +143,41 @@ async def archive(client: AsyncUserplane, args: argparse.Namespace, out: Output)
     return await archive_into(client, args.workspace_id, args.dest, args, out)
 
 
+def demo_home() -> Path:
+    """Where ``demo`` keeps its archive by default: one place per user, replaced by each run.
+
+    ``$XDG_CACHE_HOME/userplane-async/demo``, else ``~/.cache/userplane-async/demo``: a cache,
+    so the user may delete it, and the disk does not grow however often the demo runs.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    base = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"
+    return base / "userplane-async" / "demo"
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove ``path`` and what is in it, if it is there (a symbolic link is refused)."""
+    with suppress(FileNotFoundError):
+        shutil.rmtree(path)
+
+
 async def demo(args: argparse.Namespace, out: Output) -> int:
-    """Archive the fake's demo workspace; no account, no network beyond 127.0.0.1."""
-    dest = args.dest or tempfile.mkdtemp(prefix="userplane-demo-")
-    async with FakeUserplane() as fake:
+    """Archive the fake's demo workspace; no account, no network beyond 127.0.0.1.
+
+    A ``DEST`` given is archived into like ``archive`` does (a re-run resumes); the default
+    place is the demo's own, so the previous demo archive there is replaced.
+    """
+    dest = args.dest
+    if dest is None:
+        dest = str(demo_home())
+        await anyio.to_thread.run_sync(_remove_tree, Path(dest))
+    async with FakeUserplane() as fake:  # its recordings live in memory: nothing to clean up
         workspace_id = fake.seed_demo()
         out.info(f"Started a fake Userplane at {fake.base_url}")
         async with AsyncUserplane(
             fake.api_key, base_url=fake.base_url, **client_options(args)
         ) as client:
             code = await archive_into(client, workspace_id, dest, args, out)
-    out.info(f"Look inside {dest}, or check it with: userplane-async verify {dest}")
+    out.info(f"Look inside {dest}, or check it with: userplane-async verify {shlex.quote(dest)}")
     return code
 
 

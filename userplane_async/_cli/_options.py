@@ -1,7 +1,9 @@
 """The argument parser: every command, its arguments, and the options commands share.
 
-Shared options work before or after the command (``-v archive ...`` or ``archive ... -v``):
-they are declared on both levels with suppressed defaults, and filled in after parsing.
+The output and connection options work before or after the command (``-v archive ...`` or
+``archive ... -v``): they are declared on both levels with suppressed defaults, and filled in
+after parsing. Options only some commands take (``--concurrency``, the API budget) come after
+the command, and only its ``--help`` lists them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from .. import ResourceKind, __version__
 from . import _jobs, _reading
+from ._confirm import add_confirmation, check_confirmable
 
 KINDS = tuple(kind.value for kind in ResourceKind)
 
@@ -84,13 +87,12 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--base-url", default=hide, help="API base URL (default: $USERPLANE_BASE_URL)"
     )
-    group.add_argument(
-        "--concurrency",
-        type=positive_int,
-        default=hide,
-        metavar="N",
-        help="parallel downloads (default: 8)",
-    )
+
+
+def _budget_options(parser: argparse.ArgumentParser) -> None:
+    """For the commands that may make many API calls: archive and the lists."""
+    group = parser.add_argument_group("API budget")
+    hide = argparse.SUPPRESS
     group.add_argument(
         "--requests-per-minute",
         dest="per_minute",
@@ -109,14 +111,32 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _concurrency_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=argparse.SUPPRESS,
+        metavar="N",
+        help="parallel downloads (default: 8)",
+    )
+
+
 class _Commands:
-    """Adds leaf commands with the shared options; ``client``: it needs an API client."""
+    """Adds leaf commands with the options they share: output for all, connection for those
+    that need an API client (``client``), the API budget for those that may make many calls
+    (``budget``). Each command's ``--help`` lists only options that change what it does."""
 
     def __init__(self, parent: Any) -> None:
         self._parent = parent
 
     def add(
-        self, name: str, run: Callable[..., Any], help: str, *, client: bool = True
+        self,
+        name: str,
+        run: Callable[..., Any],
+        help: str,
+        *,
+        client: bool = True,
+        budget: bool = False,
     ) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = self._parent.add_parser(
             name, help=help, description=help[0].upper() + help[1:] + "."
@@ -124,6 +144,8 @@ class _Commands:
         _output_options(parser)
         if client:
             _connection_options(parser)
+        if budget:
+            _budget_options(parser)
         parser.set_defaults(run=run, needs_client=client)
         return parser
 
@@ -148,10 +170,13 @@ def _archive_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_saving_commands(commands: _Commands) -> None:
-    archive = commands.add("archive", _jobs.archive, "archive a workspace into DEST (resumable)")
+    archive = commands.add(
+        "archive", _jobs.archive, "archive a workspace into DEST (resumable)", budget=True
+    )
     archive.add_argument("workspace_id", metavar="WORKSPACE_ID")
     archive.add_argument("dest", metavar="DEST")
     _archive_options(archive)
+    _concurrency_option(archive)
     archive.add_argument(
         "--recording",
         dest="recording_ids",
@@ -177,9 +202,14 @@ def _add_saving_commands(commands: _Commands) -> None:
         "archive the built-in fake's demo workspace (no account needed)",
         client=False,
     )
-    demo.add_argument("dest", metavar="DEST", nargs="?", help="default: a new temp directory")
+    demo.add_argument(
+        "dest",
+        metavar="DEST",
+        nargs="?",
+        help="default: ~/.cache/userplane-async/demo ($XDG_CACHE_HOME), replaced on each run",
+    )
     _archive_options(demo)
-    demo.add_argument("--concurrency", type=positive_int, metavar="N", default=argparse.SUPPRESS)
+    _concurrency_option(demo)
     fake = commands.add(
         "fake-server", _jobs.fake_server, "run the fake Userplane for local testing", client=False
     )
@@ -188,7 +218,9 @@ def _add_saving_commands(commands: _Commands) -> None:
 
 def _add_reading_commands(commands: _Commands) -> None:
     recordings = commands.group("recordings", "list, show or delete recordings")
-    listing = recordings.add("list", _reading.recordings_list, "list a workspace's recordings")
+    listing = recordings.add(
+        "list", _reading.recordings_list, "list a workspace's recordings", budget=True
+    )
     listing.add_argument("workspace_id", metavar="WORKSPACE_ID")
     listing.add_argument("--project-id")
     listing.add_argument("--link-id")
@@ -197,18 +229,20 @@ def _add_reading_commands(commands: _Commands) -> None:
         parser = recordings.add(action, run, f"{action} a recording")
         parser.add_argument("workspace_id", metavar="WORKSPACE_ID")
         parser.add_argument("recording_id", metavar="RECORDING_ID")
+        if action == "delete":
+            add_confirmation(parser, "recording", "recording_id")
 
     workspaces = commands.group("workspaces", "list or show workspaces")
-    listing = workspaces.add("list", _reading.workspaces_list, "list your workspaces")
+    listing = workspaces.add("list", _reading.workspaces_list, "list your workspaces", budget=True)
     listing.add_argument("--membership", action="store_true", help="add your role in each")
     workspaces.add("get", _reading.workspaces_get, "show a workspace").add_argument(
         "workspace_id", metavar="WORKSPACE_ID"
     )
 
     projects = commands.group("projects", "list or show projects")
-    projects.add("list", _reading.projects_list, "list a workspace's projects").add_argument(
-        "workspace_id", metavar="WORKSPACE_ID"
-    )
+    projects.add(
+        "list", _reading.projects_list, "list a workspace's projects", budget=True
+    ).add_argument("workspace_id", metavar="WORKSPACE_ID")
     parser = projects.add("get", _reading.projects_get, "show a project")
     parser.add_argument("workspace_id", metavar="WORKSPACE_ID")
     parser.add_argument("project_id", metavar="PROJECT_ID")
@@ -218,13 +252,15 @@ def _add_reading_commands(commands: _Commands) -> None:
 
 
 def _add_link_commands(links: _Commands) -> None:
-    links.add("list", _reading.links_list, "list a workspace's links").add_argument(
+    links.add("list", _reading.links_list, "list a workspace's links", budget=True).add_argument(
         "workspace_id", metavar="WORKSPACE_ID"
     )
     for action, run in (("get", _reading.links_get), ("delete", _reading.links_delete)):
         parser = links.add(action, run, f"{action} a link")
         parser.add_argument("workspace_id", metavar="WORKSPACE_ID")
         parser.add_argument("link_id", metavar="LINK_ID")
+        if action == "delete":
+            add_confirmation(parser, "link", "link_id")
     create = links.add("create", _reading.links_create, "create a link on a verified domain")
     create.add_argument("workspace_id", metavar="WORKSPACE_ID")
     create.add_argument("--domain-id", required=True)
@@ -248,8 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="userplane-async",
         description="Archive and read Userplane recordings from the shell.",
-        epilog="Exit codes: 0 all done, 1 some items failed or interrupted, 2 usage error, "
-        "3 fatal error (nothing done).",
+        epilog="Exit codes: 0 all done, 1 some items failed, interrupted or not confirmed, "
+        "2 usage error, 3 fatal error (nothing done).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _output_options(parser)
@@ -270,4 +306,5 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     changes = getattr(args, "changes", ())
     if changes and all(getattr(args, name) is None for name in changes):
         parser.error("links update: give at least one field to change")
+    check_confirmable(args)
     return args

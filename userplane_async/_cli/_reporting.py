@@ -1,28 +1,15 @@
-"""How an archive run looks: progress bars on a terminal, plain lines, or JSON lines.
+"""How an archive run looks without a terminal: plain lines, or JSON lines (``_bars``: on one).
 
-A reporter is the run's ``on_event`` callback; it keeps a tally of the items that ended, so an
-interrupted run (no report) can still say how far it got.
+A reporter is the run's ``on_event`` callback; it keeps a tally of the items and recordings
+that ended and the bytes that came in, so the bars and the plain progress lines can show how
+far the run got, and an interrupted run (no report) can still say so.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from types import TracebackType
-
-from rich.console import Group
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.table import Column, Table
-from rich.text import Text
 
 from .. import (
     ArchiveEvent,
@@ -32,7 +19,6 @@ from .. import (
     DownloadFinished,
     DownloadProgress,
     DownloadRetried,
-    DownloadStarted,
     ItemFailed,
     ItemStatus,
     ManifestEntry,
@@ -66,6 +52,9 @@ def counts_text(counts: dict[str, int]) -> str:
 #: Failed items the summary names one by one; the manifest has them all.
 SHOWN_FAILURES = 20
 
+#: Without a terminal, a progress line at least this often (seconds) while bytes come in.
+PROGRESS_EVERY = 5.0
+
 
 def entry_text(entry: ManifestEntry) -> str:
     """``status recording/kind`` plus the size, or why it did not succeed."""
@@ -93,7 +82,13 @@ class Reporter:
 
     def __init__(self, out: Output) -> None:
         self.out = out
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, int] = {}  # items that ended, by status
+        self.kinds = 1  # kinds per recording
+        self.pending: dict[str, int] = {}  # queued recording -> its kinds not yet ended
+        self.recordings_done = 0
+        self.saved = 0  # bytes of the downloads that ended well
+        self.in_flight: dict[tuple[str, str], tuple[int, int]] = {}  # (done, total) bytes
+        self.started = time.monotonic()
 
     def __enter__(self) -> Reporter:
         return self
@@ -116,10 +111,45 @@ class Reporter:
                 event.attempt,
                 event.reason,
             )
-        if isinstance(event, (DownloadFinished, ItemFailed)):
-            status = event.entry.status
-            self.counts[status] = self.counts.get(status, 0) + 1
+        self._tally(event)
         self.show(event)
+
+    def _tally(self, event: ArchiveEvent) -> None:
+        if isinstance(event, ArchiveStarted):
+            self.kinds, self.started = len(event.kinds), time.monotonic()
+        elif isinstance(event, RecordingQueued):
+            self.pending[event.recording_id] = self.kinds
+        elif isinstance(event, DownloadProgress):
+            total = event.total if event.total is not None else event.done
+            self.in_flight[(event.recording_id, event.kind)] = (event.done, total)
+        elif isinstance(event, (DownloadFinished, ItemFailed)):
+            entry = event.entry
+            self.counts[entry.status] = self.counts.get(entry.status, 0) + 1
+            self.in_flight.pop((entry.recording_id, entry.kind), None)
+            if entry.status == ItemStatus.DOWNLOADED:
+                self.saved += entry.size or 0
+            left = self.pending.get(entry.recording_id, 1) - 1
+            self.pending[entry.recording_id] = left
+            if left == 0:
+                self.recordings_done += 1
+
+    @property
+    def bytes_in(self) -> int:
+        """Bytes downloaded so far in this run, the downloads in flight included."""
+        return self.saved + sum(done for done, _ in self.in_flight.values())
+
+    def progress_text(self) -> str:
+        """``progress: 4/5 recordings, 20 items (...), 1.2 MiB in 3.0 s (410.0 KiB/s)``."""
+        items = sum(self.counts.values())
+        ended = f"{items} {'item' if items == 1 else 'items'}"
+        if items:
+            ended += f" ({counts_text(self.counts)})"
+        elapsed = max(time.monotonic() - self.started, 1e-3)
+        amount = self.bytes_in
+        return (
+            f"progress: {self.recordings_done}/{len(self.pending)} recordings, {ended}, "
+            f"{human_size(amount)} in {elapsed:.1f} s ({human_size(int(amount / elapsed))}/s)"
+        )
 
     def show(self, event: ArchiveEvent) -> None:
         """Show one event (subclasses)."""
@@ -142,10 +172,24 @@ class Reporter:
         if len(failed) > SHOWN_FAILURES:
             more = len(failed) - SHOWN_FAILURES
             self.out.print(f"  ... and {more} more failed; see {report.dest / 'manifest.jsonl'}")
-        if not report.ok:
-            unfinished = sum(report.counts.get(s, 0) for s in UNFINISHED)
+        self._missing(report)
+        unfinished = sum(report.counts.get(s, 0) for s in UNFINISHED)
+        if unfinished:
             items = "item" if unfinished == 1 else "items"
             self.out.print(f"{unfinished} {items} failed or deferred; a re-run retries them.")
+
+    def _missing(self, report: ArchiveReport) -> None:
+        """Name the recordings asked for by ID that are not there (they make the exit 1)."""
+        status_of = {e.recording_id: e.status for e in report.items}
+        for status, where in (
+            (ItemStatus.NOT_FOUND, "Not found in {} (check the ID)"),
+            (ItemStatus.GONE, "Deleted from {}"),
+        ):
+            ids = [r for r in report.missing_recordings if status_of.get(r) == status]
+            if ids:
+                shown = ", ".join(ids[:SHOWN_FAILURES])
+                more = f" and {len(ids) - SHOWN_FAILURES} more" if len(ids) > SHOWN_FAILURES else ""
+                self.out.print(f"{where.format(report.workspace_id)}: {shown}{more}")
 
     def interrupted(self) -> None:
         """Say the run was cut short, how far it got, and that a re-run continues."""
@@ -171,138 +215,29 @@ class JsonReporter(Reporter):
 
 
 class PlainReporter(Reporter):
-    """One line per item that ended (none with ``-q``), then a summary."""
+    """One line per item that ended, a progress line per recording that ended and at least
+    every :data:`PROGRESS_EVERY` seconds while bytes come in (neither with ``-q``), then a
+    summary: a log of a long run shows it moving."""
+
+    def __init__(self, out: Output) -> None:
+        super().__init__(out)
+        self._last_progress = time.monotonic()
 
     def show(self, event: ArchiveEvent) -> None:
         if isinstance(event, ArchiveStarted):
             self.out.info(f"Archiving {event.workspace_id} into {event.dest}")
-        elif isinstance(event, ItemFailed) or (
-            isinstance(event, DownloadFinished) and not self.out.quiet
-        ):
-            self.out.print(entry_text(event.entry))
-
-
-class _AmountColumn(ProgressColumn):
-    """``3/5`` for the count task, bytes for the others."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._bytes = DownloadColumn(binary_units=True)
-
-    def render(self, task: Task) -> Text:
-        if task.fields.get("unit"):
-            total = "?" if task.total is None else str(int(task.total))
-            return Text(f"{int(task.completed)}/{total}")
-        return self._bytes.render(task)
-
-
-class _SpeedColumn(TransferSpeedColumn):
-    def render(self, task: Task) -> Text:
-        return Text("") if task.fields.get("unit") else super().render(task)
-
-
-#: Names keep one width, so bars do not jump as downloads come and go.
-_NAME_COLUMN = Column(width=30, no_wrap=True, overflow="ellipsis")
-
-
-class LiveReporter(Reporter):
-    """Rich progress bars: recordings, bytes, and one bar per download in flight."""
-
-    def __init__(self, out: Output) -> None:
-        super().__init__(out)
-        self.progress = Progress(
-            TextColumn("{task.description}", table_column=_NAME_COLUMN),
-            BarColumn(),
-            _AmountColumn(),
-            _SpeedColumn(),
-            TimeRemainingColumn(),
-            console=out.stdout,
-        )
-        self._recordings = self.progress.add_task("recordings", total=0, unit="recordings")
-        self._bytes = self.progress.add_task("bytes", total=None)
-        self._kinds = 1
-        self._pending: dict[str, int] = {}  # recording -> kinds not yet ended
-        self._active: dict[tuple[str, str], TaskID] = {}
-        self._sizes: dict[tuple[str, str], tuple[int, int]] = {}  # (done, total) in flight
-        self._saved = 0  # bytes of the downloads that ended well
-
-    def __enter__(self) -> LiveReporter:
-        self.progress.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        for task in self._active.values():
-            self.progress.remove_task(task)
-        self.progress.stop()
-
-    def show(self, event: ArchiveEvent) -> None:
-        if isinstance(event, ArchiveStarted):
-            self._kinds = len(event.kinds)
-        elif isinstance(event, RecordingQueued):
-            self._pending[event.recording_id] = self._kinds
-            self.progress.update(self._recordings, total=len(self._pending))
-        elif isinstance(event, DownloadStarted):
-            key = (event.recording_id, event.kind)
-            self._active[key] = self.progress.add_task(
-                f"  {event.recording_id}/{event.kind}", total=None
-            )
-        elif isinstance(event, DownloadProgress):
-            self._progressed(event)
+            self._last_progress = time.monotonic()
         elif isinstance(event, (DownloadFinished, ItemFailed)):
-            self._ended(event)
-        elif isinstance(event, ArchiveFinished):  # items done earlier send no events
-            self.progress.update(self._recordings, completed=len(self._pending))
+            if isinstance(event, ItemFailed) or not self.out.quiet:
+                self.out.print(entry_text(event.entry))
+            if self.pending.get(event.entry.recording_id) == 0:
+                self._progress()
+        elif (
+            isinstance(event, DownloadProgress)
+            and time.monotonic() - self._last_progress >= PROGRESS_EVERY
+        ):
+            self._progress()
 
-    def _progressed(self, event: DownloadProgress) -> None:
-        key = (event.recording_id, event.kind)
-        total = event.total if event.total is not None else event.done
-        self._sizes[key] = (event.done, total)
-        if key in self._active:
-            self.progress.update(self._active[key], completed=event.done, total=event.total)
-        self._update_bytes()
-
-    def _ended(self, event: DownloadFinished | ItemFailed) -> None:
-        entry = event.entry
-        key = (entry.recording_id, entry.kind)
-        self._sizes.pop(key, None)
-        if key in self._active:
-            self.progress.remove_task(self._active.pop(key))
-        if entry.status == ItemStatus.DOWNLOADED:
-            self._saved += entry.size or 0
-        self._update_bytes()
-        if isinstance(event, ItemFailed):
-            self.progress.console.print(Text(entry_text(entry), style="red"))
-        left = self._pending.get(entry.recording_id, 1) - 1
-        self._pending[entry.recording_id] = left
-        if left == 0:
-            self.progress.advance(self._recordings)
-
-    def _update_bytes(self) -> None:
-        done = self._saved + sum(done for done, _ in self._sizes.values())
-        total = self._saved + sum(total for _, total in self._sizes.values())
-        self.progress.update(self._bytes, completed=done, total=total or None)
-
-    def finished(self, report: ArchiveReport) -> None:
-        table = Table(title=f"{report.workspace_id} → {report.dest}", title_justify="left")
-        table.add_column("status")
-        table.add_column("items", justify="right")
-        for status in STATUSES:
-            if report.counts.get(status):
-                style = "red" if status in UNFINISHED else None
-                table.add_row(status, str(report.counts[status]), style=style)
-        footer = Text(
-            f"{human_size(report.bytes)} in {report.elapsed:.1f} s, {report.api_calls} API calls"
-        )
-        self.out.print(Group(table, footer))
-        self.problems(report)
-
-
-def reporter_for(out: Output) -> Reporter:
-    if out.json_lines:
-        return JsonReporter(out)
-    return LiveReporter(out) if out.live else PlainReporter(out)
+    def _progress(self) -> None:
+        self.out.info(self.progress_text())
+        self._last_progress = time.monotonic()

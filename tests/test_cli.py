@@ -378,7 +378,10 @@ async def test_a_recording_id_that_does_not_exist_exits_1_on_every_run(
             fake_userplane.clear_requests()
     first, again, as_json = (run.stdout.decode() for run in runs)
     assert [run.returncode for run in runs] == [1, 1, 1], [r.stderr.decode() for r in runs]
-    assert "not_found rec_typo/video: NotFoundError (RECORDING_NOT_FOUND)" in first
+    assert (
+        "not_found rec_typo/video: NotFoundError (RECORDING_NOT_FOUND): Recording not found"
+        in first
+    )
     assert "5 downloaded, 5 not found" in first
     assert f"Not found in {WS} (check the ID): rec_typo" in first.splitlines()
     assert "failed or deferred" not in first, "nothing to retry"

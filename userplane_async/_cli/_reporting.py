@@ -72,8 +72,11 @@ def reason_text(entry: ManifestEntry) -> str:
         for part in (entry.error_type, f"({entry.error})" if entry.error else None)
         if part and part != f"({entry.error_type})"
     )
-    if entry.message:
-        return f"{label}: {entry.message}" if label else entry.message
+    message = entry.message
+    if message and entry.error:  # an API error's text starts with its code: say it once
+        message = message.removeprefix(f"{entry.error}: ")
+    if message:
+        return f"{label}: {message}" if label else message
     return label
 
 

@@ -125,6 +125,9 @@ async def test_full_get(fake: FakeUserplane, http: aiohttp.ClientSession) -> Non
         ("bytes=100-", 100, SIZE),
         ("bytes=100-199", 100, 200),
         ("bytes=0-0", 0, 1),
+        ("bytes=0-1", 0, 2),  # Safari's first request for a <video>
+        (f"bytes={SIZE - 1}-{SIZE - 1}", SIZE - 1, SIZE),
+        (f"bytes=-{SIZE * 2}", 0, SIZE),  # a suffix longer than the object: all of it
         ("bytes=10000-999999", 10_000, SIZE),
         ("bytes=-40", SIZE - 40, SIZE),
     ],

@@ -27,6 +27,7 @@ from ._errors import (
     InvalidIDError,
     NotFoundError,
     PermissionDeniedError,
+    RangeNotSatisfiableError,
     RateLimitError,
     RequestTimeoutError,
     ResourceUnavailableError,
@@ -77,6 +78,7 @@ from ._models import (
     WorkspaceMembership,
 )
 from ._pagination import AsyncPaginator
+from ._ranges import ByteRange
 from ._ratelimit import RateLimit
 from ._results import ArchiveReport, DownloadResult, ItemStatus, ManifestEntry, VerifyReport
 from ._retry import RetryPolicy
@@ -92,6 +94,7 @@ __all__ = [
     "AsyncUserplane",
     "AuthenticationError",
     "BlockingResourceStream",
+    "ByteRange",
     "ClientClosedError",
     "Clock",
     "ConfigurationError",
@@ -123,6 +126,7 @@ __all__ = [
     "PermissionDeniedError",
     "Project",
     "ProjectRef",
+    "RangeNotSatisfiableError",
     "RateLimit",
     "RateLimitError",
     "Recording",

@@ -15,6 +15,7 @@ UserplaneError
 │   ├── URLExpiredError           the object store kept refusing fresh URLs as expired
 │   ├── URLPolicyError            a presigned URL broke the policy; refused before connecting
 │   ├── StorageError              the object store answered with an error (.status, .code)
+│   │   └── RangeNotSatisfiableError  416: the range asked for lies past the end (.size)
 │   ├── IntegrityError            the bytes do not add up to the announced size
 │   └── DestinationError          the local file could not be written (disk full, read-only)
 └── UserplaneAPIError             the API answered with an error status (.status, .code, .message)
@@ -200,6 +201,26 @@ class StorageError(DownloadError):
         super().__init__(message, recording_id=recording_id, kind=kind)
         self.status = status
         self.code = code
+
+
+class RangeNotSatisfiableError(StorageError):
+    """416: no byte of the range asked for exists; ``size`` is the object's size, if known.
+
+    A web handler answers its client 416 with ``Content-Range: bytes */<size>``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        size: int | None,
+        recording_id: str | None = None,
+        kind: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, status=416, code="InvalidRange", recording_id=recording_id, kind=kind
+        )
+        self.size = size
 
 
 class IntegrityError(DownloadError):

@@ -33,6 +33,7 @@ from ._errors import (
 )
 from ._http import FOREIGN_ERRORS, Timeout, translate
 from ._models import RecordingResource, ResourceKind
+from ._ranges import ByteRange
 from ._retry import RetryPolicy, logger
 from ._urls import storage_url_problem
 
@@ -41,6 +42,7 @@ Resolve = Callable[[], Awaitable[RecordingResource]]
 OnRetry = Callable[[int, str], object]  # (the attempt about to start, why), never a URL
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_UNSATISFIED_RANGE = re.compile(r"bytes \*/(\d+)")
 _XML_FIELD = re.compile(r"<(Code|Message)>([^<]{0,200})</\1>")
 _MAX_ERROR_BODY = 16 * 1024
 _MAX_EXPIRED = 3  # fresh URLs that may come back expired before we give up
@@ -52,8 +54,16 @@ class Restart(Exception):
     """The object store cannot continue where we stopped: start again from byte 0."""
 
 
+class Changed(Restart):
+    """412: the object's ETag is no longer the one ``If-Match`` named."""
+
+
 class Unsatisfiable(Restart):
-    """416: the range asked for lies past the end of the object."""
+    """416: the range asked for lies past the end of the object (``size`` bytes, if said)."""
+
+    def __init__(self, message: str, size: int | None = None) -> None:
+        super().__init__(message)
+        self.size = size
 
 
 class Expired(Exception):
@@ -64,15 +74,17 @@ class Broken(Exception):
     """The body ended before the announced size: resume from where it stopped."""
 
 
-def _storage_error(status: int, body: bytes) -> Exception:
+def _storage_error(status: int, body: bytes, content_range: str = "") -> Exception:
     fields = dict(_XML_FIELD.findall(body.decode("utf-8", "replace")))
     code, message = fields.get("Code"), fields.get("Message", "")
     if status == 403 and code == "AccessDenied" and "expired" in message.lower():
         return Expired()
     if status == 412:
-        return Restart("the object changed since the download started")
+        return Changed("the object changed since the download started")
     if status == 416:
-        return Unsatisfiable("the object store could not serve the range asked for")
+        size = _UNSATISFIED_RANGE.fullmatch(content_range)
+        message = "the object store could not serve the range asked for"
+        return Unsatisfiable(message, None if size is None else int(size[1]))
     if 300 <= status < 400:
         message = "redirects from the object store are not followed"
     text = f"the object store answered {status}{f' {code}' if code else ''}"
@@ -191,13 +203,15 @@ class StorageSession:
             )
         return self._session
 
-    async def get(self, url: str, offset: int, etag: str | None) -> aiohttp.ClientResponse:
+    async def get(
+        self, url: str, wanted: ByteRange | None, if_match: str | None
+    ) -> aiohttp.ClientResponse:
         """Send one storage GET; the caller owns (and must close) the response."""
         headers = {"Accept-Encoding": "identity"}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-            if etag:
-                headers["If-Match"] = etag
+        if wanted is not None:
+            headers["Range"] = wanted.header
+        if if_match:
+            headers["If-Match"] = if_match
         try:
             with self._until_closed():
                 response = await self._client_session().get(
@@ -300,32 +314,41 @@ class Fetch:
             await self.resolve()
 
     async def answer(self, offset: int) -> tuple[aiohttp.ClientResponse, int | None]:
-        """One storage request from ``offset``: a 200 or an exact 206, and the object's size."""
+        """One storage request from ``offset``, a resume under the ETag of the bytes so far."""
+        if not offset:
+            return await self.request(None, None)
+        return await self.request(ByteRange(offset), self.etag)
+
+    async def request(
+        self, wanted: ByteRange | None, if_match: str | None
+    ) -> tuple[aiohttp.ClientResponse, int | None]:
+        """One storage request for ``wanted`` (None: all of it): a 200 or an exact 206, and
+        the object's size."""
         problem = storage_url_problem(self.resource.url)
         if problem is not None:
             raise URLPolicyError(f"refused the presigned URL: {problem}")
         self.attempts += 1
-        response = await self.storage.get(self.resource.url or "", offset, self.etag)
+        response = await self.storage.get(self.resource.url or "", wanted, if_match)
         try:
-            return response, await self._size_of(response, offset)
+            return response, await self._size_of(response, wanted or ByteRange(0))
         except BaseException:
             response.close()
             raise
 
-    async def _size_of(self, response: aiohttp.ClientResponse, offset: int) -> int | None:
+    async def _size_of(self, response: aiohttp.ClientResponse, wanted: ByteRange) -> int | None:
         if response.status == 200:
             self.etag = response.headers.get("ETag")
             return response.content_length
         if response.status == 206:
-            match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
-            if match is None or int(match[1]) != offset or int(match[2]) != int(match[3]) - 1:
+            found = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", ""))
+            if found is None or wanted.within(int(found[3])) != (int(found[1]), int(found[2])):
                 raise Restart("the object store answered a different range than asked")
-            return int(match[3])
+            return int(found[3])
         try:
             body = await response.content.read(_MAX_ERROR_BODY)
         except FOREIGN_ERRORS:
             body = b""
-        raise _storage_error(response.status, body)
+        raise _storage_error(response.status, body, response.headers.get("Content-Range", ""))
 
 
 def _final(error: Exception, failures: int) -> Exception:

@@ -15,6 +15,7 @@ from .._fetch import OnRetry, StorageSession
 from .._http import ApiTransport
 from .._models import DeletedRecording, Recording, RecordingResource, ResourceKind
 from .._pagination import AsyncPaginator
+from .._ranges import ByteRange, is_strong_etag
 from .._results import DownloadResult
 from .._stream import ResourceStream, open_stream
 from ._base import Namespace, QueryValue, workspace_path
@@ -34,6 +35,26 @@ def _offset(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigurationError("offset must be a non-negative int")
     return value
+
+
+def _wanted(offset: object, byte_range: object) -> ByteRange | None:
+    """The bytes a stream asks for: ``range``, or from ``offset``; None for all of them."""
+    start = _offset(offset)
+    if byte_range is None:
+        return ByteRange(start) if start else None
+    if not isinstance(byte_range, ByteRange):
+        raise ConfigurationError(f"range must be a ByteRange, not {type(byte_range).__name__}")
+    if start:
+        raise ConfigurationError("pass either offset or range, not both")
+    return byte_range
+
+
+def _if_range(etag: object) -> str | None:
+    if etag is None:
+        return None
+    if not is_strong_etag(etag):
+        raise ConfigurationError('if_range must be a strong ETag such as "abc" (in its quotes)')
+    return etag
 
 
 def _recording(workspace_id: str, recording_id: str, *rest: str) -> list[str]:
@@ -179,18 +200,33 @@ class Recordings(Namespace):
         )
 
     def stream(
-        self, workspace_id: str, recording_id: str, kind: ResourceKind | str, *, offset: int = 0
+        self,
+        workspace_id: str,
+        recording_id: str,
+        kind: ResourceKind | str,
+        *,
+        offset: int = 0,
+        range: ByteRange | None = None,  # HTTP's name for it; keyword-only, so no clash
+        if_range: str | None = None,
     ) -> AbstractAsyncContextManager[ResourceStream]:
         """``async with ...stream(...) as body: async for chunk in body`` (closed on exit).
+
+        ``range=ByteRange(start, end)`` streams those bytes (``offset=n`` is
+        ``ByteRange(n)``); a range that starts past the end raises
+        :class:`RangeNotSatisfiableError`. ``if_range=etag`` serves the range only if the
+        object still has that ETag, else the whole object (HTTP's ``If-Range``; the whole
+        object costs one more API call). ``body.status`` says which: 206 or 200.
 
         An open stream holds one of the client's ``stream_concurrency`` slots, apart from
         the download slots: viewers and downloads never wait for each other.
         """
         kind = resource_kind(kind)
+        wanted, etag = _wanted(offset, range), _if_range(if_range)
         return open_stream(
             self._storage,
             lambda: self.resource(workspace_id, recording_id, kind),
             recording_id,
             kind,
-            _offset(offset),
+            wanted,
+            etag if wanted is not None else None,  # without a range there is nothing to drop
         )

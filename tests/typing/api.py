@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from aiohttp import web
+from starlette.requests import Request
+from starlette.responses import Response
+
 import userplane_async
 from userplane_async import (
     AsyncPaginator,
     AsyncUserplane,
+    ByteRange,
     DeletedLink,
     DeletedRecording,
     InviteURL,
@@ -20,6 +25,7 @@ from userplane_async import (
     Page,
     Pagination,
     Project,
+    RangeNotSatisfiableError,
     RateLimit,
     RateLimitError,
     Recording,
@@ -32,6 +38,9 @@ from userplane_async import (
     UserplaneError,
     Workspace,
 )
+from userplane_async.web.aiohttp import serve_resource as aiohttp_serve
+from userplane_async.web.starlette import ResourceResponse
+from userplane_async.web.starlette import serve_resource as starlette_serve
 
 
 async def configure() -> None:
@@ -124,6 +133,48 @@ async def resources(client: AsyncUserplane) -> None:
     sources: tuple[ResourceSource, ...] = video.sources
     print(by_enum, by_name, thumbnail, console_log, network_log, action, available, url, kind)
     print([source.url for source in sources])
+
+
+async def streams(client: AsyncUserplane) -> None:
+    """Streaming a resource, or a byte range of it, as a web handler does."""
+    probe = ByteRange(0, 1)
+    tail: ByteRange = ByteRange.suffix(500)
+    asked: ByteRange | None = ByteRange.parse("bytes=100-")
+    first_last: tuple[int, int] | None = probe.within(49_641)
+    header: str = probe.header
+    try:
+        async with client.recordings.stream(
+            "ws_1", "rec_1", "video", range=probe, if_range='"abc"'
+        ) as body:
+            status: int = body.status
+            content_range: str | None = body.content_range
+            length: int | None = body.content_length
+            size: int | None = body.size
+            etag: str | None = body.etag
+            content_type: str | None = body.content_type
+            offset: int = body.offset
+            chunks: list[bytes] = [chunk async for chunk in body]
+            print(status, content_range, length, size, etag, content_type, offset, chunks)
+    except RangeNotSatisfiableError as exc:
+        whole: int | None = exc.size
+        print(whole, exc.status)
+    async with client.recordings.stream("ws_1", "rec_1", ResourceKind.VIDEO, offset=10) as rest:
+        print(rest.status)
+    print(tail, asked, first_last, header)
+
+
+async def web_helpers(
+    client: AsyncUserplane, aiohttp_request: web.Request, starlette_request: Request
+) -> None:
+    """The web helpers: aiohttp.web answers at once, Starlette's when the response is sent."""
+    answered: web.StreamResponse = await aiohttp_serve(
+        aiohttp_request, client, "ws_1", "rec_1", "video", headers={"Cache-Control": "private"}
+    )
+    response: ResourceResponse = starlette_serve(
+        starlette_request, client, "ws_1", "rec_1", ResourceKind.VIDEO
+    )
+    as_starlette: Response = response
+    print(answered, as_starlette)
 
 
 async def write_everything(client: AsyncUserplane) -> None:

@@ -1,72 +1,55 @@
-"""The README's aiohttp.web handler: a recording's video streamed on to a browser."""
+"""The README's web handlers are the ones examples/aiohttp_video.py runs (and tests drive)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import ast
+import re
+from pathlib import Path
 
-import aiohttp
 import pytest
-from aiohttp import web
 
-from userplane_async import AsyncUserplane, ResourceUnavailableError
-from userplane_async.testing import FakeResource, FakeUserplane
-
-pytestmark = pytest.mark.anyio
-
-CLIENT = web.AppKey("client", AsyncUserplane)
+ROOT = Path(__file__).parent.parent
+EXAMPLE = ROOT / "examples" / "aiohttp_video.py"
+_BLOCK = re.compile(r"^```python\n(?P<code>.*?)^```$", re.MULTILINE | re.DOTALL)
+_MARK = "<!-- not run by tests/test_readme.py: a handler without its app, which is examples/aiohttp_video.py"
 
 
-# --- as in the README ---------------------------------------------------------------------
-async def video(request: web.Request) -> web.StreamResponse:
-    client = request.app[CLIENT]
-    ws, rec = request.match_info["ws"], request.match_info["rec"]
-    try:
-        async with client.recordings.stream(ws, rec, "video") as body:
-            response = web.StreamResponse(headers={"Content-Type": body.content_type or ""})
-            response.content_length = body.size
-            await response.prepare(request)
-            async for chunk in body:
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-    except ResourceUnavailableError as exc:
-        raise web.HTTPNotFound(text=exc.message) from None
+def _handler_blocks() -> list[str]:
+    """The README's python blocks marked as parts of the aiohttp example."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return [
+        block["code"]
+        for block in _BLOCK.finditer(text)
+        if text[: block.start()].rstrip("\n").rsplit("\n", 1)[-1].startswith(_MARK)
+    ]
 
 
-# -------------------------------------------------------------------------------------------
+def _imported(tree: ast.Module) -> set[tuple[str, str]]:
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            names |= {(node.module or "", alias.name) for alias in node.names}
+        elif isinstance(node, ast.Import):
+            names |= {(alias.name, "") for alias in node.names}
+    return names
 
 
-@pytest.fixture
-async def app_url(fake_userplane: FakeUserplane) -> AsyncIterator[str]:
-    fake_userplane.add_workspace("ws_web")
-    fake_userplane.add_recording(
-        "ws_web", "rec_v", resources={"video": FakeResource(b"v" * 300_000)}
-    )
-    fake_userplane.add_recording(
-        "ws_web", "rec_none", resources={"video": FakeResource(captured=False)}
-    )
-    async with AsyncUserplane(fake_userplane.api_key, base_url=fake_userplane.base_url) as client:
-        app = web.Application()
-        app[CLIENT] = client
-        app.router.add_get("/videos/{ws}/{rec}", video)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = runner.addresses[0][1]
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            await runner.cleanup()
+def test_the_readme_shows_both_handlers() -> None:
+    """The proxying handler and the redirect one are both in the README."""
+    blocks = _handler_blocks()
+    assert len(blocks) == 2
+    assert "serve_resource(request" in blocks[0]
+    assert "web.HTTPFound(location" in blocks[1]
 
 
-async def test_handler_streams_the_video(app_url: str) -> None:
-    """A browser asking the web app gets the recording's bytes with type and length."""
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"{app_url}/videos/ws_web/rec_v") as response:
-            assert response.status == 200
-            assert response.headers["Content-Type"] == "video/webm"
-            assert response.content_length == 300_000
-            assert await response.read() == b"v" * 300_000
-        async with session.get(f"{app_url}/videos/ws_web/rec_none") as response:
-            assert response.status == 404
+@pytest.mark.parametrize("code", _handler_blocks())
+def test_a_readme_handler_is_the_example_s(code: str) -> None:
+    """Every definition in the block is in the example word for word; so are its imports."""
+    example_source = EXAMPLE.read_text(encoding="utf-8")
+    example, block = ast.parse(example_source), ast.parse(code)
+    assert _imported(block) <= _imported(example)
+    for node in block.body:
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            segment = ast.get_source_segment(code, node)
+            assert segment is not None
+            assert segment in example_source, f"not in {EXAMPLE.name}:\n{segment}"

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from yarl import URL
 
-from userplane_async import AsyncUserplane, GoneError, NotFoundError
+from userplane_async import AsyncUserplane, GoneError, InvalidIDError, NotFoundError
 from userplane_async.web.aiohttp import serve_resource
 
 CLIENT = web.AppKey("userplane", AsyncUserplane)
@@ -36,7 +36,7 @@ async def video_url(request: web.Request) -> web.StreamResponse:
     ws, rec = request.match_info["ws"], request.match_info["rec"]
     try:
         resource = await request.app[CLIENT].recordings.video(ws, rec)
-    except NotFoundError as exc:
+    except (NotFoundError, InvalidIDError) as exc:  # no such recording, or no such ID at all
         raise web.HTTPNotFound(text=exc.message) from None
     except GoneError as exc:
         raise web.HTTPGone(text=exc.message) from None

@@ -290,6 +290,7 @@ async def test_a_range_past_the_end_is_416(
     [
         pytest.param(WS, "rec_nobody", 404, "not found", id="unknown-recording"),
         pytest.param("ws_nobody", SAMPLE, 404, "not found", id="unknown-workspace"),
+        pytest.param(WS, "r" * 200, 404, "IDs have at most", id="no-such-id"),
         pytest.param(WS, "rec_demo_deleted", 410, "", id="deleted"),
         pytest.param(WS, "rec_demo_no_video", 404, "Video not captured", id="not-captured"),
     ],
@@ -309,6 +310,15 @@ async def test_missing_videos_are_4xx_not_500(
     assert got == status
     assert text.lower() in body.decode().lower()
     assert trouble(caplog) == []
+
+
+async def test_a_spent_api_budget_is_503_with_retry_after(
+    app: App, fake: FakeUserplane, browser: aiohttp.ClientSession
+) -> None:
+    """A 429 with a wait too long to sleep through is the viewer's 503, saying how long."""
+    fake.script("recordings.resource", status=429, retry_after="3600")
+    status, headers, _ = await get(browser, video_url(app, SAMPLE))
+    assert (status, headers["Retry-After"]) == (503, "3600")
 
 
 async def test_a_storage_break_mid_body_cuts_the_connection(
@@ -354,7 +364,7 @@ async def test_the_redirect_hands_the_browser_a_fresh_url(
 
 @pytest.mark.parametrize(
     ("recording_id", "status"),
-    [("rec_nobody", 404), ("rec_demo_deleted", 410), ("rec_demo_no_video", 404)],
+    [("rec_nobody", 404), ("r" * 200, 404), ("rec_demo_deleted", 410), ("rec_demo_no_video", 404)],
 )
 async def test_the_redirect_maps_missing_videos(
     aiohttp_example: App, browser: aiohttp.ClientSession, recording_id: str, status: int

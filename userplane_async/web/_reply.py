@@ -16,6 +16,7 @@ import attrs
 from .._client import AsyncUserplane
 from .._errors import (
     GoneError,
+    InvalidIDError,
     NotFoundError,
     RangeNotSatisfiableError,
     RateLimitError,
@@ -63,12 +64,11 @@ class Refusal:
 def refusal(error: UserplaneError) -> Refusal | None:
     """The answer for an error raised while opening a stream; ``None``: a real failure (500).
 
-    Unknown or deleted recordings, and resources that were not captured, are the viewer's
-    404 or 410; a range past the end is 416; a spent API budget is 503 with ``Retry-After``.
+    Unknown or deleted recordings, IDs no recording can have (from the request's path), and
+    resources that were not captured are the viewer's 404 or 410; a range past the end is
+    416; a spent API budget is 503 with ``Retry-After``.
     """
-    if isinstance(error, ResourceUnavailableError):
-        return Refusal(404, error.message)
-    if isinstance(error, NotFoundError):
+    if isinstance(error, (ResourceUnavailableError, NotFoundError, InvalidIDError)):
         return Refusal(404, error.message)
     if isinstance(error, GoneError):
         return Refusal(410, error.message)

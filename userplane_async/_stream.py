@@ -33,7 +33,7 @@ class _Slice:
         return content_range(self.first, self.first + self.length - 1, self.size)
 
 
-def past_end(wanted: ByteRange | None, size: int | None) -> RangeNotSatisfiableError:
+def _past_end(wanted: ByteRange | None, size: int | None) -> RangeNotSatisfiableError:
     asked = wanted.header if wanted is not None else "the range"
     return RangeNotSatisfiableError(f"{asked} lies past the end of the object", size=size)
 
@@ -46,7 +46,7 @@ def _slice(response: aiohttp.ClientResponse, wanted: ByteRange | None, size: int
         raise Restart("the object store ignored the range and did not say the object's size")
     span = wanted.within(size)
     if span is None:  # a 200 from a store that ignored the range: the 416 it should have sent
-        raise past_end(wanted, size)
+        raise _past_end(wanted, size)
     first, last = span
     length = last - first + 1
     if response.status == 206 and response.content_length not in (None, length):
@@ -146,7 +146,7 @@ class _Opening:
                 raise
             raise _Superseded from None
         except Unsatisfiable as exc:  # final, unlike a download's (which starts over)
-            raise past_end(self.wanted, _known(exc.size, fetch.resource.size)) from None
+            raise _past_end(self.wanted, _known(exc.size, fetch.resource.size)) from None
         try:
             return response, _slice(response, self.wanted, _known(size, fetch.resource.size))
         except BaseException:

@@ -24,6 +24,7 @@ import pytest
 from userplane_async import (
     ArchiveEvent,
     BlockingResourceStream,
+    ByteRange,
     ClientClosedError,
     ConfigurationError,
     DownloadFinished,
@@ -235,8 +236,22 @@ def test_stream_yields_bytes_and_the_async_streams_attributes(client: Userplane)
     assert body.etag
     assert rest == video[1000:]
     assert (tail.size, tail.offset) == (len(video), 1000)
+    assert (tail.status, tail.content_range) == (206, f"bytes 1000-{len(video) - 1}/{len(video)}")
     assert repr(tail) == (
-        f"BlockingResourceStream(content_type='video/webm', size={len(video)}, offset=1000)"
+        f"BlockingResourceStream(status=206, content_type='video/webm', size={len(video)}, "
+        f"offset=1000, content_length={len(video) - 1000})"
+    )
+
+
+def test_stream_a_range(client: Userplane) -> None:
+    """range= works as on the async client: the bytes asked for, and what to answer with."""
+    video = sample("video")
+    with client.recordings.stream(WS, "rec_demo_full", "video", range=ByteRange(0, 1)) as probe:
+        assert b"".join(probe) == video[:2]
+    assert (probe.status, probe.content_range, probe.content_length) == (
+        206,
+        f"bytes 0-1/{len(video)}",
+        2,
     )
 
 

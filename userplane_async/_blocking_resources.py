@@ -116,14 +116,19 @@ class Paginator(Generic[T]):
 class BlockingResourceStream:
     """The bytes of one resource, for passing on: ``for chunk in stream``.
 
-    The blocking twin of :class:`ResourceStream`, with the same attributes: ``size`` is the
-    whole object's size, ``offset`` where this stream starts in it. A break mid-body raises
-    :class:`TransportError`; open a new stream at the offset reached to go on.
+    The blocking twin of :class:`ResourceStream`, with the same attributes: ``status``
+    (200 whole, 206 a range), ``content_range``, ``content_length`` (of this body), ``size``
+    (the whole object's), ``offset`` where this stream starts in it, ``content_type`` and
+    ``etag``. A break mid-body raises :class:`TransportError`; open a new stream at the
+    offset reached to go on.
     """
 
     def __init__(self, loop: LoopThread, stream: ResourceStream) -> None:
         self._loop = loop
         self._stream = stream
+        self.status = stream.status
+        self.content_range = stream.content_range
+        self.content_length = stream.content_length
         self.content_type = stream.content_type
         self.size = stream.size
         self.etag = stream.etag
@@ -180,6 +185,9 @@ class Recordings(Facade[AsyncRecordings]):
     download = blocking(AsyncRecordings.download)
     stream = streamed(AsyncRecordings.stream)
     stream.__doc__ = """``with ...stream(...) as body: for chunk in body`` (closed on exit).
+
+    ``range=ByteRange(start, end)`` streams those bytes (``offset=n`` is ``ByteRange(n)``);
+    ``if_range=etag`` serves them only while the object has that ETag, else all of it.
 
     An open stream holds one of the client's ``stream_concurrency`` slots, apart from the
     download slots: viewers and downloads never wait for each other.

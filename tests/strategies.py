@@ -71,6 +71,7 @@ def for_type(tp: Any) -> st.SearchStrategy[Any]:
         type(None): st.none(),
         str: st.text(),
         int: st.integers(),
+        float: st.floats(allow_nan=False, allow_infinity=False),
         bool: st.booleans(),
         datetime: datetimes,
     }

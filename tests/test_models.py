@@ -57,7 +57,7 @@ def _optional_fields(cls: type[Any]) -> list[attrs.Attribute[Any]]:
 
 def _required_payload(cls: type[Any]) -> dict[str, Any]:
     """A minimal JSON object for ``cls``: every field without a default, as a plain value."""
-    values: dict[Any, Any] = {str: "id_1", int: 1}
+    values: dict[Any, Any] = {str: "id_1", int: 1, bool: True}
     return {
         json_key(field): _required_payload(field.type)
         if attrs.has(field.type)

@@ -103,6 +103,7 @@ def test_public_names() -> None:
         "FakeUserplane",
         "IgnoreRange",
         "Redirect",
+        "RedisServer",
         "ReplaceAfter",
         "RequestRecord",
         "ResetAfter",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ._blocking import Userplane
 from ._blocking_resources import BlockingResourceStream, Paginator
+from ._budget import Budget
 from ._client import AsyncUserplane
 from ._clock import Clock
 from ._errors import (
@@ -55,6 +56,7 @@ from ._events import (
 from ._http import Timeout
 from ._manifest import verify_archive
 from ._models import (
+    BudgetStatus,
     Creator,
     DeletedLink,
     DeletedRecording,
@@ -79,7 +81,8 @@ from ._models import (
 )
 from ._pagination import AsyncPaginator
 from ._ranges import ByteRange
-from ._ratelimit import RateLimit
+from ._ratelimit import LocalBudget, RateLimit
+from ._redisbudget import RedisBudget
 from ._results import ArchiveReport, DownloadResult, ItemStatus, ManifestEntry, VerifyReport
 from ._retry import RetryPolicy
 from ._stream import ResourceStream
@@ -94,6 +97,8 @@ __all__ = [
     "AsyncUserplane",
     "AuthenticationError",
     "BlockingResourceStream",
+    "Budget",
+    "BudgetStatus",
     "ByteRange",
     "ClientClosedError",
     "Clock",
@@ -117,6 +122,7 @@ __all__ = [
     "ItemFailed",
     "ItemStatus",
     "Link",
+    "LocalBudget",
     "ManifestEntry",
     "Me",
     "NotFoundError",
@@ -134,6 +140,7 @@ __all__ = [
     "RecordingMeta",
     "RecordingQueued",
     "RecordingResource",
+    "RedisBudget",
     "RequestTimeoutError",
     "ResourceKind",
     "ResourceSource",

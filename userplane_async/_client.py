@@ -11,14 +11,16 @@ import aiohttp
 import attrs
 
 from ._archive import archive
+from ._budget import Budget, BudgetOwner, key_digest
 from ._clock import SYSTEM_CLOCK, Clock
 from ._convert import structure
 from ._errors import ConfigurationError
 from ._events import ArchiveEvent
 from ._fetch import StorageSession
 from ._http import ApiTransport, Timeout
-from ._models import Me, ResourceKind
-from ._ratelimit import RateLimit, RateLimiter
+from ._models import BudgetStatus, Me, ResourceKind
+from ._ratelimit import LocalBudget, RateLimit
+from ._redisbudget import RedisBudget
 from ._resources.links import Links
 from ._resources.projects import Projects
 from ._resources.recordings import Recordings
@@ -39,6 +41,21 @@ def _api_key(api_key: object) -> str:
     if not isinstance(key, str) or not _KEY_SHAPE.fullmatch(key):
         raise ConfigurationError("the API key must be visible ASCII with no spaces")
     return key
+
+
+def _budget(budget: object) -> Budget:
+    """``budget=``, else ``$USERPLANE_BUDGET_URL``, else this process's own count."""
+    value = budget if budget is not None else os.environ.get("USERPLANE_BUDGET_URL") or None
+    if value is None:
+        return LocalBudget()
+    if isinstance(value, str):
+        return RedisBudget(value)
+    if not callable(getattr(value, "open", None)):
+        raise ConfigurationError(
+            f"budget must be a LocalBudget, a RedisBudget or a redis:// URL, "
+            f"not {type(value).__name__}"
+        )
+    return value  # type: ignore[return-value]
 
 
 def _positive_int(value: object, name: str) -> int:
@@ -66,7 +83,10 @@ class AsyncUserplane:
             closes. These slots are apart from the download slots: open streams, however
             slow their readers, never hold up downloads or archives, nor they streams. A
             stream opened inside another's block, in the same task, shares its slot.
-        rate_limit: The client-side API budget; ``None`` switches the limiter off.
+        rate_limit: The limits of the API budget; ``None`` switches the limiter off.
+        budget: Where the budget is counted: :class:`LocalBudget` (this client alone, the
+            default), or :class:`RedisBudget` (or its ``redis://`` URL) to share one budget
+            with every process of the key's user; defaults to ``$USERPLANE_BUDGET_URL``.
         retry: How 429s, 5xx answers and network failures are retried.
         session: An ``aiohttp.ClientSession`` to send API calls with; it is left open.
         clock: Time source for the limiter and retries (tests pass a fake one).
@@ -82,6 +102,7 @@ class AsyncUserplane:
         concurrency: int = 8,
         stream_concurrency: int = 100,
         rate_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen value object
+        budget: Budget | str | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value object
         session: aiohttp.ClientSession | None = None,
         clock: Clock = SYSTEM_CLOCK,
@@ -96,6 +117,14 @@ class AsyncUserplane:
         self.rate_limit = rate_limit
         self.retry = retry
         timeout = Timeout.of(timeout)
+        self.budget = _budget(budget)
+        owner = BudgetOwner(
+            rate_limit,
+            clock,
+            key_digest(key),
+            self._user_id,
+            lease=(timeout.total or 300.0) + 10.0,  # no call outlives its timeout
+        )
         self._storage = StorageSession(
             concurrency=self.concurrency,
             stream_concurrency=self.stream_concurrency,
@@ -108,7 +137,7 @@ class AsyncUserplane:
             base_url=url,
             timeout=timeout,
             retry=retry,
-            limiter=RateLimiter(rate_limit, clock),
+            limiter=self.budget.open(owner),
             clock=clock,
             session=session,
         )
@@ -134,6 +163,13 @@ class AsyncUserplane:
         """The key's user and their aggregate stats."""
         data = await self._http.request("GET", ["public", "me"])
         return structure(data, Me, path="$.data")
+
+    async def _user_id(self) -> str:
+        return (await self.me()).user.id
+
+    async def budget_status(self) -> BudgetStatus:
+        """The API budget now: calls used in the last minute and day, any pause, the rate."""
+        return await self._http.limiter.status()
 
     async def archive(
         self,
@@ -174,8 +210,10 @@ class AsyncUserplane:
         """
         await self._storage.aclose()
         await self._http.aclose()
+        await self._http.limiter.aclose()
 
     async def __aenter__(self) -> AsyncUserplane:
+        await self._http.limiter.start()  # a budget that cannot work fails here, not mid-job
         return self
 
     async def __aexit__(

@@ -16,6 +16,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
+from ._budget import Limiter
 from ._clock import Clock
 from ._errors import (
     ClientClosedError,
@@ -27,7 +28,6 @@ from ._errors import (
     UserplaneAPIError,
     api_error,
 )
-from ._ratelimit import RateLimiter
 from ._retry import RetryPolicy, call_with_retries, logger, parse_retry_after
 from ._version import __version__
 
@@ -92,7 +92,7 @@ class ApiTransport:
         base_url: URL,
         timeout: Timeout,
         retry: RetryPolicy,
-        limiter: RateLimiter,
+        limiter: Limiter,
         clock: Clock,
         session: aiohttp.ClientSession | None,
     ) -> None:
@@ -137,11 +137,12 @@ class ApiTransport:
         self, method: str, url: URL, body: Mapping[str, Any] | None, number: int
     ) -> Any:
         queued = self._clock.monotonic()
-        async with self.limiter.slot():
+        async with self.limiter.slot() as turn:
             sent = self._clock.monotonic()
             error: TransportError | None = None
             try:
                 status, headers, raw = await self._exchange(method, url, body)
+                turn.status = status
             except FOREIGN_ERRORS as exc:
                 error = translate(exc)
             # The path and query carry IDs and filters only; the key travels in a header.

@@ -235,3 +235,29 @@ class Page(Generic[T]):
 
     items: tuple[T, ...]
     pagination: Pagination
+
+
+# --- the API budget ---------------------------------------------------------------------
+
+
+@attrs.frozen
+class BudgetStatus:
+    """The API budget as one client sees it, from :meth:`AsyncUserplane.budget_status`.
+
+    ``shared`` is true while the count comes from Redis; ``group`` names what is shared (the
+    user's ID, or ``RedisBudget(name=...)``). ``used_last_minute`` and ``used_today`` count
+    calls still inside each window (in flight or answered less than a window ago), by every
+    process of the group; ``remaining_today`` is what the daily window still admits.
+    ``rate_per_minute`` is the per-minute limit in force: lower than the configured one
+    after 429s showed that someone outside the SDK spends the same quota. ``processes`` is
+    how many processes used the budget in the last minute.
+    """
+
+    shared: bool
+    used_last_minute: int
+    used_today: int
+    processes: int = 1
+    group: str | None = None
+    remaining_today: int | None = None
+    paused_until: datetime | None = None
+    rate_per_minute: float | None = None

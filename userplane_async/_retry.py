@@ -2,7 +2,8 @@
 
 Capped exponential backoff with full jitter; bounded attempts and total time; ``Retry-After``
 (seconds or an HTTP date) overrides the backoff; after the last attempt the last error is
-re-raised as it was. A 429 pauses the whole client through the limiter, not just one task.
+re-raised as it was. A 429 pauses every caller of the budget through the limiter (the whole
+client, or every process sharing a Redis budget), not just one task.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 import math
 import random
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
@@ -27,7 +28,9 @@ from ._errors import (
     TransportError,
     UserplaneError,
 )
-from ._ratelimit import RateLimiter
+
+if TYPE_CHECKING:
+    from ._budget import Limiter
 
 T = TypeVar("T")
 
@@ -120,7 +123,7 @@ async def call_with_retries(
     *,
     policy: RetryPolicy,
     clock: Clock,
-    limiter: RateLimiter,
+    limiter: Limiter,
     what: str,
     idempotent: bool,
 ) -> T:
@@ -130,14 +133,19 @@ async def call_with_retries(
         try:
             return await attempt()
         except UserplaneError as error:
-            delay = retry_delay(error, policy, number, idempotent=idempotent)
+            throttled = False
+            if isinstance(error, RateLimitError) and error.code != BUDGET_SPENT:
+                throttled = True  # every caller of the budget waits this pause out, once
+                pause = await limiter.rate_limited(error.retry_after, policy)
+                too_long = (error.retry_after or 0.0) > policy.max_retry_after
+                delay = None if too_long else pause
+            else:
+                delay = retry_delay(error, policy, number, idempotent=idempotent)
             limit = _attempts_for(error, policy)
             out_of_time = delay is not None and (
                 clock.monotonic() - started + delay > policy.timeout
             )
             if delay is None or number >= limit or out_of_time:
-                if isinstance(error, RateLimitError) and error.code != BUDGET_SPENT:
-                    limiter.pause(error.retry_after or 0.0)  # spare the other tasks the same 429
                 raise
             logger.info(
                 "retrying %s after %s (attempt %d of %d) in %.2f s",
@@ -147,9 +155,7 @@ async def call_with_retries(
                 limit,
                 delay,
             )
-            if isinstance(error, RateLimitError):
-                limiter.pause(delay)  # every task of the client waits, once
-            else:
+            if not throttled:  # a throttled retry waits in the limiter's next slot instead
                 await clock.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
 

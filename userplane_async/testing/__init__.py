@@ -15,6 +15,7 @@ from __future__ import annotations
 from ._clock import FakeClock, ScaledClock
 from ._content import FakeResource
 from ._log import RequestRecord
+from ._redis import RedisServer
 from ._server import DEFAULT_API_KEY, FakeUserplane
 from ._storage_faults import (
     ChunkedWithoutEnd,
@@ -43,6 +44,8 @@ __all__ = [
     "FakeUserplane",
     "IgnoreRange",
     "Redirect",
+    "RedisServer",
+    "RedisServer",
     "ReplaceAfter",
     "RequestRecord",
     "ResetAfter",
@@ -66,6 +69,7 @@ for _public in (
     IgnoreRange,
     Redirect,
     ReplaceAfter,
+    RedisServer,
     RequestRecord,
     ResetAfter,
     S3Error,

@@ -45,7 +45,6 @@ __all__ = [
     "IgnoreRange",
     "Redirect",
     "RedisServer",
-    "RedisServer",
     "ReplaceAfter",
     "RequestRecord",
     "ResetAfter",

@@ -293,7 +293,8 @@ class SharedLimiter:
     async def _run(self, op: str, *args: object) -> _Reply | None:
         """Run one operation of the script; None (and the local share) if Redis is away."""
         try:
-            argv: list[Any] = [op, self._scale, self._process, *args]
+            # A fresh epoch each time: a state re-created after Redis lost it gets a new one.
+            argv: list[Any] = [op, self._scale, secrets.token_hex(8), *args]
             raw = await self._script(keys=self._keys, args=argv)
         except UNREACHABLE as exc:
             self._went_down(exc)

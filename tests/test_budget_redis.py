@@ -7,8 +7,11 @@ script all scale it alike (a minute passes in 60/SCALE s), so the windows are th
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import os
 import random
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import Any
 import anyio
 import pytest
 import redis
+from anyio.streams.text import TextReceiveStream
 
 from userplane_async import (
     AsyncUserplane,
@@ -29,7 +33,7 @@ from userplane_async import (
 )
 from userplane_async._budget import key_digest
 from userplane_async._errors import BUDGET_SPENT
-from userplane_async.testing import FakeUserplane, RedisServer, ScaledClock
+from userplane_async.testing import FakeUserplane, RedisServer, RequestRecord, ScaledClock
 from userplane_async.testing._redis import free_port
 
 pytestmark = pytest.mark.anyio
@@ -352,3 +356,63 @@ async def test_redis_killed_and_restarted_mid_run_loses_nothing(
     messages = " | ".join(r.getMessage() for r in caplog.records)
     assert messages.count("out of reach") == 2  # once per client, not once per call
     assert messages.count("lost its state") == messages.count("sharing it again") == 2
+
+
+# --- real processes -----------------------------------------------------------------------
+
+WORKER = Path(__file__).with_name("budget_worker.py")
+
+
+async def run_workers(
+    fake: FakeUserplane, keys: Sequence[str], budget: str, *per_worker: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Start one worker process per key, let them all go at once, return what each saw."""
+    async with AsyncExitStack() as stack:
+        workers = []
+        for key, extra in zip(keys, per_worker, strict=True):
+            env = {**os.environ, "USERPLANE_API_KEY": key, "PYTHONUNBUFFERED": "1"}
+            env.pop("USERPLANE_BUDGET_URL", None)
+            argv = [sys.executable, str(WORKER), "--base-url", fake.base_url, "--budget", budget]
+            process = await anyio.open_process([*argv, "--scale", str(SCALE), *extra], env=env)
+            workers.append(await stack.enter_async_context(process))
+        lines = [TextReceiveStream(w.stdout) for w in workers]  # type: ignore[arg-type]
+        for stream in lines:
+            assert (await anext(aiter(stream))).strip() == "ready"
+        for worker in workers:
+            await worker.stdin.send(b"go\n")  # type: ignore[union-attr]
+        results = []
+        for worker, stream in zip(workers, lines, strict=True):
+            output = "".join([chunk async for chunk in stream])
+            assert await worker.wait() == 0, output
+            results.append(json.loads(output.strip().splitlines()[-1]))
+        return results
+
+
+async def test_four_processes_with_skewed_clocks_share_exactly_and_fairly(
+    redis_url: str,
+) -> None:
+    """Four processes on four keys of one user, their clocks up to 7 s apart, call as fast as
+    the budget lets them for two minutes: the fake refuses none, no minute holds more than
+    the limit, and while all four run, the calls split evenly (within 10%)."""
+    async with fake_with(per_minute=120) as fake:
+        keys = [fake.api_key, *extra_keys(fake, 3)]
+        skews = ["0", "-3.5", "3.5", "2"]
+        options = [["--per-minute", "120", "--seconds", "120", "--skew", s] for s in skews]
+        results = await run_workers(fake, keys, redis_url, *options)
+        calls = [r for r in fake.api_requests() if r.status == 200]
+
+    assert fake.rate_limited_count == 0
+    assert most_in_any_window(accepted_arrivals(fake), 60.0) <= 120
+    assert all(r["shared"] and r["processes"] == 4 for r in results)
+    by_key = [
+        [
+            r.time
+            for r in calls
+            if r.headers["authorization"] == RequestRecord.redacted(f"Bearer {k}")
+        ]
+        for k in keys
+    ]
+    start, end = max(times[0] for times in by_key), min(times[-1] for times in by_key)
+    shares = [sum(start <= t <= end for t in times) for times in by_key]
+    assert sum(shares) >= 150, shares  # two calls a second, the span less each end
+    assert max(shares) <= 1.1 * min(shares), shares

@@ -13,9 +13,14 @@
 -- window, however the API counts it, holds more calls than the limit. Until the answer comes,
 -- the slot is leased (admission + lease + window): a process that dies mid-call frees it late,
 -- never early.
+--
+-- Beyond a burst of BURST_SHARE of the minute's limit, calls are paced at the per-minute rate
+-- (a token bucket): then every waiting process is in the queue, and the queue is FIFO, so
+-- equal processes get equal shares instead of whoever asks fastest taking the window.
 
 local MINUTE, DAY = 60, 86400
 local DECREASE, RECOVERY, BURST = 0.7, 0.1, 1.0
+local BURST_SHARE = 0.1
 local WMIN, WDAY, QUEUE, DEADLINES, STATE, PROCS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
 local op, scale = ARGV[1], tonumber(ARGV[2])
@@ -73,6 +78,19 @@ local function wait_for(window, seconds, limit, ahead, poll)
   return frees - now
 end
 
+-- Tokens for calls now (refilled at the per-minute rate, up to the burst), and the seconds
+-- until `ahead + 1` of them are there.
+local function pace(per_minute, ahead)
+  if per_minute <= 0 then return 0, 0 end
+  local capacity = math.max(1, math.ceil(per_minute * BURST_SHARE))
+  local tokens = tonumber(redis.call('HGET', STATE, 'tokens') or capacity)
+  local at = tonumber(redis.call('HGET', STATE, 'tokens_at') or now)
+  tokens = math.min(capacity, tokens + math.max(now - at, 0) * per_minute / MINUTE)
+  redis.call('HSET', STATE, 'tokens', tostring(tokens), 'tokens_at', tostring(now))
+  if tokens >= ahead + 1 then return tokens, 0 end
+  return tokens, (ahead + 1 - tokens) * MINUTE / per_minute
+end
+
 local function processes()
   redis.call('ZREMRANGEBYSCORE', PROCS, '-inf', now - MINUTE)
   return redis.call('ZCARD', PROCS)
@@ -94,8 +112,9 @@ if op == 'acquire' then
   local paused = math.max(state_number('pause_until') - now, 0)
   local per_minute_now = per_minute
   if per_minute > 0 then per_minute_now = math.max(1, math.floor(rate(per_minute))) end
+  local tokens, paced = pace(per_minute_now, ahead)
   local budget = math.max(wait_for(WMIN, MINUTE, per_minute_now, ahead, poll),
-    wait_for(WDAY, DAY, per_day, ahead, poll))
+    wait_for(WDAY, DAY, per_day, ahead, poll), paced)
   local wait = math.max(paused, budget)
   local admitted = 0
   if wait <= 0 then
@@ -103,6 +122,7 @@ if op == 'acquire' then
     redis.call('ZADD', WDAY, now + lease + DAY, call)
     redis.call('ZREM', QUEUE, ticket)
     redis.call('ZREM', DEADLINES, ticket)
+    if per_minute > 0 then redis.call('HSET', STATE, 'tokens', tostring(tokens - 1)) end
     admitted = 1
   else
     redis.call('ZADD', DEADLINES, now + wait + grace, ticket)

@@ -117,8 +117,10 @@ class SharedLimiter:
         if _IDENTIFYING.get():
             async with self._solo.slot() as turn:
                 self.calls += 1
-                self._answered_at(f"{self._process}:0", turn)
-                yield turn
+                try:
+                    yield turn
+                finally:
+                    self._answered_at(f"{self._process}:0", turn)
             return
         await self.start()
         call = f"{self._process}:{next(self._call_ids)}"

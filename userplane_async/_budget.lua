@@ -24,6 +24,8 @@ local BURST_SHARE = 0.1
 local WMIN, WDAY, QUEUE, DEADLINES, STATE, PROCS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
 local op, scale = ARGV[1], tonumber(ARGV[2])
+-- Numbers go back and into the hash as text with every digit (tostring keeps only 14).
+local function num(x) return string.format('%.17g', x) end
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) + tonumber(t[2]) / 1e6) * scale
 
@@ -35,9 +37,9 @@ if not epoch then
   redis.call('HSET', STATE, 'epoch', epoch)
 end
 
-redis.call('ZREMRANGEBYSCORE', WMIN, '-inf', now)
-redis.call('ZREMRANGEBYSCORE', WDAY, '-inf', now)
-local dead = redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', now)
+redis.call('ZREMRANGEBYSCORE', WMIN, '-inf', num(now))
+redis.call('ZREMRANGEBYSCORE', WDAY, '-inf', num(now))
+local dead = redis.call('ZRANGEBYSCORE', DEADLINES, '-inf', num(now))
 for _, ticket in ipairs(dead) do
   redis.call('ZREM', QUEUE, ticket)
   redis.call('ZREM', DEADLINES, ticket)
@@ -86,13 +88,13 @@ local function pace(per_minute, ahead)
   local tokens = tonumber(redis.call('HGET', STATE, 'tokens') or capacity)
   local at = tonumber(redis.call('HGET', STATE, 'tokens_at') or now)
   tokens = math.min(capacity, tokens + math.max(now - at, 0) * per_minute / MINUTE)
-  redis.call('HSET', STATE, 'tokens', tostring(tokens), 'tokens_at', tostring(now))
+  redis.call('HSET', STATE, 'tokens', num(tokens), 'tokens_at', num(now))
   if tokens >= ahead + 1 then return tokens, 0 end
   return tokens, (ahead + 1 - tokens) * MINUTE / per_minute
 end
 
 local function processes()
-  redis.call('ZREMRANGEBYSCORE', PROCS, '-inf', now - MINUTE)
+  redis.call('ZREMRANGEBYSCORE', PROCS, '-inf', num(now - MINUTE))
   return redis.call('ZCARD', PROCS)
 end
 
@@ -102,9 +104,9 @@ if op == 'acquire' then
   local proc, ticket, call = ARGV[4], ARGV[5], ARGV[6]
   local per_minute, per_day = tonumber(ARGV[7]), tonumber(ARGV[8])
   local lease, poll, grace = tonumber(ARGV[9]), tonumber(ARGV[10]), tonumber(ARGV[11])
-  redis.call('ZADD', PROCS, now, proc)
+  redis.call('ZADD', PROCS, num(now), proc)
   if ticket == '' then
-    ticket = tostring(redis.call('HINCRBY', STATE, 'tickets', 1))
+    ticket = tostring(redis.call('HINCRBY', STATE, 'tickets', 1))  -- an integer
   end
   -- FIFO: a ticket is let through only with room for every live ticket before it.
   redis.call('ZADD', QUEUE, tonumber(ticket), ticket)
@@ -118,32 +120,32 @@ if op == 'acquire' then
   local wait = math.max(paused, budget)
   local admitted = 0
   if wait <= 0 then
-    redis.call('ZADD', WMIN, now + lease + MINUTE, call)
-    redis.call('ZADD', WDAY, now + lease + DAY, call)
+    redis.call('ZADD', WMIN, num(now + lease + MINUTE), call)
+    redis.call('ZADD', WDAY, num(now + lease + DAY), call)
     redis.call('ZREM', QUEUE, ticket)
     redis.call('ZREM', DEADLINES, ticket)
-    if per_minute > 0 then redis.call('HSET', STATE, 'tokens', tostring(tokens - 1)) end
+    if per_minute > 0 then redis.call('HSET', STATE, 'tokens', num(tokens - 1)) end
     admitted = 1
   else
-    redis.call('ZADD', DEADLINES, now + wait + grace, ticket)
+    redis.call('ZADD', DEADLINES, num(now + wait + grace), ticket)
   end
   -- 'budget' when the windows keep the call waiting (the longer wait), else 'pause'
   local why = 'pause'
   if budget >= paused then why = 'budget' end
-  return {admitted, ticket, tostring(wait), why, processes(), tostring(now), epoch}
+  return {admitted, ticket, num(wait), why, processes(), num(now), epoch}
 
 elseif op == 'release' then
   -- ARGV: 4 call id, 5 '1' if the answer was not a 429. Added even if Redis forgot the call.
-  redis.call('ZADD', WMIN, now + MINUTE, ARGV[4])
-  redis.call('ZADD', WDAY, now + DAY, ARGV[4])
+  redis.call('ZADD', WMIN, num(now + MINUTE), ARGV[4])
+  redis.call('ZADD', WDAY, num(now + DAY), ARGV[4])
   if ARGV[5] == '1' then redis.call('HDEL', STATE, 'strikes') end
-  return {tostring(now), epoch}
+  return {num(now), epoch}
 
 elseif op == 'cancel' then
   -- ARGV: 4 ticket: a waiter gave up (cancelled, or the wait was too long).
   redis.call('ZREM', QUEUE, ARGV[4])
   redis.call('ZREM', DEADLINES, ARGV[4])
-  return {tostring(now), epoch}
+  return {num(now), epoch}
 
 elseif op == 'throttle' then
   -- A 429. ARGV: 4 Retry-After in seconds (-1: none), 5 backoff initial, 6 backoff cap,
@@ -158,32 +160,32 @@ elseif op == 'throttle' then
     pause = math.min(tonumber(ARGV[6]), grown) * tonumber(ARGV[8]) * tonumber(ARGV[9])
   end
   local until_ = math.max(state_number('pause_until'), now + pause)
-  redis.call('HSET', STATE, 'pause_until', tostring(until_))
+  redis.call('HSET', STATE, 'pause_until', num(until_))
   local per_minute = tonumber(ARGV[10])
   local lowered = 0
   if per_minute > 0 and redis.call('ZCARD', WMIN) <= per_minute
       and now - state_number('lowered_at') >= BURST then
-    redis.call('HSET', STATE, 'floor', tostring(math.max(1, rate(per_minute) * DECREASE)),
-      'lowered_at', tostring(now))
+    redis.call('HSET', STATE, 'floor', num(math.max(1, rate(per_minute) * DECREASE)),
+      'lowered_at', num(now))
     lowered = 1
   end
-  return {tostring(until_ - now), tostring(rate(per_minute)), lowered, tostring(now), epoch}
+  return {num(until_ - now), num(rate(per_minute)), lowered, num(now), epoch}
 
 elseif op == 'replay' then
   -- Calls Redis does not know of (made while it was out of reach, or before it lost its
   -- state). ARGV: 4.. triples of call id, minute-window end, day-window end (server time).
   for i = 4, #ARGV, 3 do
     local minute_end, day_end = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-    if minute_end > now then redis.call('ZADD', WMIN, 'NX', minute_end, ARGV[i]) end
-    if day_end > now then redis.call('ZADD', WDAY, 'NX', day_end, ARGV[i]) end
+    if minute_end > now then redis.call('ZADD', WMIN, 'NX', num(minute_end), ARGV[i]) end
+    if day_end > now then redis.call('ZADD', WDAY, 'NX', num(day_end), ARGV[i]) end
   end
-  return {tostring(now), epoch}
+  return {num(now), epoch}
 
 elseif op == 'status' then
   -- ARGV: 4 per minute (0: no limit).
   local per_minute = tonumber(ARGV[4])
   return {redis.call('ZCARD', WMIN), redis.call('ZCARD', WDAY),
-    tostring(math.max(state_number('pause_until') - now, 0)), tostring(rate(per_minute)),
-    processes(), tostring(now), epoch}
+    num(math.max(state_number('pause_until') - now, 0)), num(rate(per_minute)),
+    processes(), num(now), epoch}
 end
 return redis.error_reply('unknown budget operation ' .. tostring(op))

@@ -45,6 +45,7 @@ SECRET = "uspl_secret0123456789abcdefSECRET"
 _ENV_KNOBS = (
     "USERPLANE_API_KEY",
     "USERPLANE_BASE_URL",
+    "USERPLANE_BUDGET_URL",
     "NO_COLOR",
     "FORCE_COLOR",
     "TTY_COMPATIBLE",
@@ -211,7 +212,7 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str], argv: list[str]
 
 
 _OUTPUT = {"-h", "--help", "-v", "-vv", "--verbose", "-q", "--quiet", "--json"}  # -vv: in -v's help
-_CONNECTION = {"--api-key", "--base-url"}
+_CONNECTION = {"--api-key", "--base-url", "--budget"}
 _BUDGET = {"--requests-per-minute", "--requests-per-day"}
 _ARCHIVING = {"--kinds", "--verify", "--concurrency"}
 #: The options each command's --help lists: only those that change what it does.
@@ -245,6 +246,7 @@ _OPTIONS = {
     | {"--title", "--reusable", "--no-reusable"}
     | {"--provider-type", "--provider-id", "--provider-ref"},
     "me": _OUTPUT | _CONNECTION,
+    "budget": _OUTPUT | _CONNECTION | _BUDGET,
 }
 _OPTION = re.compile(r"(?<![\w-])--?[a-z][a-z-]*")
 

@@ -12,6 +12,8 @@ from .. import AsyncUserplane, ConfigurationError, RateLimit
 def client_options(args: argparse.Namespace) -> dict[str, Any]:
     """``AsyncUserplane`` keyword arguments for the options given; the SDK's defaults else."""
     options: dict[str, Any] = {}
+    if args.budget is not None:
+        options["budget"] = args.budget
     if args.concurrency is not None:
         options["concurrency"] = args.concurrency
     budget = {"per_minute": args.per_minute, "per_day": args.per_day}

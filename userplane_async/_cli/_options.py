@@ -25,6 +25,7 @@ SHARED_DEFAULTS: dict[str, Any] = {
     "json": False,
     "api_key": None,
     "base_url": None,
+    "budget": None,
     "concurrency": None,
     "per_minute": None,
     "per_day": None,
@@ -86,6 +87,13 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--base-url", default=hide, help="API base URL (default: $USERPLANE_BASE_URL)"
+    )
+    group.add_argument(
+        "--budget",
+        default=hide,
+        metavar="URL",
+        help="share the user's API budget through this Redis (redis://host:6379/0; "
+        "default: $USERPLANE_BUDGET_URL, else this process counts alone)",
     )
 
 
@@ -249,6 +257,12 @@ def _add_reading_commands(commands: _Commands) -> None:
 
     _add_link_commands(commands.group("links", "list, show, create, update or delete links"))
     commands.add("me", _reading.me, "show the key's user and their stats")
+    commands.add(
+        "budget",
+        _reading.budget,
+        "show the API budget: calls used, left today, any pause",
+        budget=True,
+    )
 
 
 def _add_link_commands(links: _Commands) -> None:

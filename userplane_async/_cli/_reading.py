@@ -78,6 +78,17 @@ async def me(client: AsyncUserplane, args: argparse.Namespace, out: Output) -> i
     return EXIT_OK
 
 
+async def budget(client: AsyncUserplane, args: argparse.Namespace, out: Output) -> int:
+    status = await client.budget_status()
+    out.fields(status)
+    if not status.shared:
+        out.info(
+            "This is this process's own count: pass --budget redis://... (or set "
+            "USERPLANE_BUDGET_URL) to see the budget all processes of the user share."
+        )
+    return EXIT_OK
+
+
 async def workspaces_list(client: AsyncUserplane, args: argparse.Namespace, out: Output) -> int:
     items = client.workspaces.list(include_membership=args.membership)
     return await _listing(items, WORKSPACES, out)

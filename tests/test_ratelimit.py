@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from userplane_async import RateLimit, RateLimitError
+from userplane_async import RateLimit, RateLimitError, RetryPolicy
 from userplane_async._errors import BUDGET_SPENT
 from userplane_async._ratelimit import RateLimiter
 from userplane_async.testing._clock import FakeClock
@@ -342,3 +342,64 @@ async def test_cancelled_waiter_does_not_take_a_slot(clock: FakeClock) -> None:
 
     assert limiter.calls == 1
     assert await _call(limiter, clock) == 60.0
+
+
+# --- what 429s teach the budget -------------------------------------------------------------
+
+
+class _TopJitter(RetryPolicy):
+    def backoff(self, retry: int) -> float:  # the backoff's ceiling, without the jitter
+        return min(self.wait_max, self.wait_initial * self.wait_exp_base ** (retry - 1))
+
+
+async def test_429s_in_a_row_pause_longer_each_time_until_an_answer(clock: FakeClock) -> None:
+    """Without Retry-After, successive 429s pause 1, 2, 4 s; any other answer starts over."""
+    limiter = RateLimiter(None, clock)
+    policy = _TopJitter(wait_initial=1.0, wait_exp_base=2.0)
+
+    pauses = []
+    for _ in range(3):
+        pauses.append(await limiter.rate_limited(None, policy))
+        clock.advance(pauses[-1])
+    async with limiter.slot() as turn:
+        turn.status = 200
+    after_success = await limiter.rate_limited(None, policy)
+
+    assert pauses == [1.0, 2.0, 4.0]
+    assert after_success == 1.0
+
+
+async def test_retry_after_sets_the_pause(clock: FakeClock) -> None:
+    limiter = RateLimiter(None, clock)
+    assert await limiter.rate_limited(7.0, RetryPolicy()) == 7.0
+    assert (await limiter.status()).paused_until is not None
+
+
+async def test_a_429_with_room_lowers_the_rate_then_it_climbs_back(clock: FakeClock) -> None:
+    """A 429 the count had room for lowers the per-minute rate to 70% (once per burst of
+    429s); it then climbs back by a tenth of the limit a minute, and the status shows it."""
+    limiter = RateLimiter(RateLimit(per_minute=100, per_day=None), clock)
+    policy = RetryPolicy.no_wait()
+
+    await limiter.rate_limited(None, policy)
+    await limiter.rate_limited(None, policy)  # same burst: no second decrease
+    lowered = (await limiter.status()).rate_per_minute
+    clock.advance(60.0)
+    climbing = (await limiter.status()).rate_per_minute
+    clock.advance(600.0)
+    recovered = (await limiter.status()).rate_per_minute
+
+    assert lowered == pytest.approx(70.0)
+    assert climbing == pytest.approx(80.0)
+    assert recovered == 100.0
+
+
+async def test_the_lowered_rate_is_what_the_limiter_admits(clock: FakeClock) -> None:
+    """After a 429 at 10 a minute, the limiter admits 7 calls a minute, not 10."""
+    limiter = RateLimiter(RateLimit(per_minute=10, per_day=None), clock)
+    await limiter.rate_limited(None, RetryPolicy.no_wait())
+
+    admitted = [await _call(limiter, clock) for _ in range(8)]
+
+    assert admitted[:7] == [0.0] * 7
+    assert admitted[7] == 60.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 from types import TracebackType
 
 from ._blocking_resources import Facade, Links, Projects, Recordings, Workspaces, blocking
+from ._budget import Budget
 from ._client import AsyncUserplane
 from ._clock import SYSTEM_CLOCK, Clock
 from ._http import Timeout
@@ -44,6 +45,7 @@ class Userplane(Facade[AsyncUserplane]):
         concurrency: int = 8,
         stream_concurrency: int = 100,
         rate_limit: RateLimit | None = RateLimit(),  # noqa: B008 - frozen value object
+        budget: Budget | str | None = None,
         retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value object
         clock: Clock = SYSTEM_CLOCK,
     ) -> None:
@@ -56,6 +58,7 @@ class Userplane(Facade[AsyncUserplane]):
                 concurrency=concurrency,
                 stream_concurrency=stream_concurrency,
                 rate_limit=rate_limit,
+                budget=budget,
                 retry=retry,
                 clock=clock,
             )
@@ -73,6 +76,7 @@ class Userplane(Facade[AsyncUserplane]):
         self.recordings = Recordings(loop, client.recordings)
 
     me = blocking(AsyncUserplane.me)
+    budget_status = blocking(AsyncUserplane.budget_status)
     archive = blocking(AsyncUserplane.archive)
 
     @property

@@ -2,7 +2,8 @@
 
 Each ```python and ```sh block runs in a subprocess, in a fresh directory, with
 ``USERPLANE_API_KEY`` and ``USERPLANE_BASE_URL`` pointing at a fake seeded with the demo
-workspace, as a reader who pasted ``userplane-async fake-server``'s export lines would. A block
+workspace, as a reader who pasted ``userplane-async fake-server``'s export lines would, and
+``REDIS_URL`` at a throwaway valkey-server. A block
 right after a ``<!-- not run by tests/test_readme.py: why -->`` line is left out, with its why.
 """
 
@@ -52,13 +53,14 @@ def test_the_readme_has_examples_of_both_kinds() -> None:
 
 @pytest.mark.parametrize(("lang", "code"), _examples())
 async def test_readme_example_runs(
-    fake_userplane: FakeUserplane, tmp_path: Path, lang: str, code: str
+    fake_userplane: FakeUserplane, redis_url: str, tmp_path: Path, lang: str, code: str
 ) -> None:
     (tmp_path / "example.py").write_text(code, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("USERPLANE_")}
     env |= {
         "USERPLANE_API_KEY": fake_userplane.api_key,
         "USERPLANE_BASE_URL": fake_userplane.base_url,
+        "REDIS_URL": redis_url,  # for the examples of a shared budget
         # The console script installed beside this interpreter, as after `pip install`.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     }

@@ -16,9 +16,10 @@ as the budget lets it. The fake, the workers and the budget's Lua script run on
 ``ScaledClock(F)``: time runs F times faster than real time (default F = 3, so that the whole
 benchmark takes about 8 minutes instead of 24; a minute of every window lasts 20 real seconds).
 
-``share``: P = 1, 2, 4, 8, each run S = 60 s on the clocks. Measured from the fake's log and
-the workers' counts: the workers' successful calls per minute ÷ R (target ≥ 0.95; the calls
-that find each key's user are not counted as useful), the 429s the fake answered (target 0),
+``share``: P = 1, 2, 4, 8, each run S = 60 s on the clocks. Measured from the fake's log:
+useful calls per minute ÷ R (target ≥ 0.95: the calls the fake answered in the run's span on
+its clock, less the one per key that found the key's user; the budget's strict rule admits at
+most R in any 60 s, so a cold minute holds at most R), the 429s the fake answered (target 0),
 fairness (target ≤ 1.1: max/min of the per-process counts of answered calls, counted in the
 span where all processes run, from the last process's first answer to the first process's
 last), and the most calls the fake accepted in any 60 s span.

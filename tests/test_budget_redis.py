@@ -321,6 +321,33 @@ async def test_unreachable_at_start_warns_once_and_keeps_a_local_share(
     assert most_in_any_window(accepted_arrivals(fake), 60.0) <= 10
 
 
+async def test_the_shared_pause_holds_while_redis_is_away() -> None:
+    """A pause heard from Redis is kept when Redis goes away: the next call, decided by the
+    local share, still waits it out."""
+    with RedisServer() as server:
+        async with fake_with(per_minute=120) as fake:
+            (key2,) = extra_keys(fake, 1)
+            once = RetryPolicy(attempts=1)
+            async with (
+                client_for(fake, fake.api_key, server.url, retry=once) as a,
+                client_for(fake, key2, server.url) as b,
+            ):
+                await a.me()
+                await b.me()
+                fake.script("me", status=429, retry_after="5")
+                with pytest.raises(RateLimitError):
+                    await a.me()
+                throttled = fake.api_requests()[-1].time
+                assert (await b.budget_status()).paused_until is not None
+                server.kill()
+                await b.me()
+                after = fake.api_requests()[-1].time
+                shared = (await b.budget_status()).shared
+
+    assert not shared
+    assert after - throttled >= 5.0
+
+
 async def test_redis_killed_and_restarted_mid_run_loses_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

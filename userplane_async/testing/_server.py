@@ -17,12 +17,9 @@ from ._log import Exchange, RequestRecord, headers_of
 from ._presign import STORAGE_PREFIX, Presigner
 from ._ratelimit import SlidingWindowLimiter
 from ._routes import API_PREFIX, STORAGE_ROUTE, UNKNOWN_ROUTE, Match, api_segments, match
-from ._seeding import Seeding
+from ._seeding import DEFAULT_API_KEY, Seeding
 from ._storage import ObjectStore
 from ._storage_faults import StorageFault
-
-DEFAULT_API_KEY = "uspl_fake" + "0" * 28
-"""The default user's key: clearly fake, shaped like a real one (``uspl_`` + 32 characters)."""
 
 DEFAULT_RATE_LIMITS = ((120, 60.0), (10_000, 86_400.0))
 
@@ -53,19 +50,22 @@ class FakeUserplane(Seeding):
 
     Use it as an async context manager; ``base_url`` and ``api_key`` then point a client at it.
     Every time-dependent decision uses ``clock``, so tests can pass a fast or virtual clock.
+    The default user has ``keys_per_user`` active keys (``api_keys``, ``api_key`` first); like
+    the real service, ``rate_limits`` count per user, so all of a user's keys share them.
     """
 
     def __init__(
         self,
         *,
         api_key: str = DEFAULT_API_KEY,
+        keys_per_user: int = 1,
         clock: Clock = SYSTEM_CLOCK,
         rate_limits: Sequence[tuple[int, float]] | None = DEFAULT_RATE_LIMITS,
         url_lifetime: float = 900.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        super().__init__(api_key=api_key, clock=clock)
+        super().__init__(api_key=api_key, clock=clock, keys_per_user=keys_per_user)
         self.requests: list[RequestRecord] = []
         self._scripts = Scripts()
         self._presigner = Presigner(clock, url_lifetime)

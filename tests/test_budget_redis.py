@@ -276,6 +276,37 @@ async def test_429s_without_retry_after_back_off_more_each_time(
         assert pause - 0.01 <= gap < pause + 0.5  # the success in between started the backoff over
 
 
+async def test_foreign_traffic_lowers_the_rate_until_429s_settle(redis_url: str) -> None:
+    """Someone outside the SDK spends a fifth of the user's 60 calls a minute: the first 429s
+    the budget had room for lower its rate, and after the first minute 429s stay under one a
+    minute while two clients call as fast as they may for five minutes."""
+    async with fake_with(per_minute=60) as fake:
+        (key2,) = extra_keys(fake, 1)
+        clock = fake._clock
+        fake.foreign_traffic(12)
+        started = clock.monotonic()
+
+        async def call_for(client: AsyncUserplane, seconds: float) -> None:
+            while clock.monotonic() - started < seconds:
+                await client.me()
+
+        async with (
+            client_for(fake, fake.api_key, redis_url, per_minute=60) as a,
+            client_for(fake, key2, redis_url, per_minute=60) as b,
+        ):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(call_for, a, 300.0)
+                tg.start_soon(call_for, b, 300.0)
+            status = await a.budget_status()
+
+    refused = [r.time - started for r in fake.api_requests() if r.status == 429]
+    assert refused  # the foreign calls did cost us 429s at first...
+    assert sum(t > 60.0 for t in refused) < 4  # ...then fewer than one a minute
+    assert fake.foreign_calls() >= 50  # and the foreign caller got its share
+    assert status.rate_per_minute is not None
+    assert status.rate_per_minute < 60
+
+
 # --- Redis trouble ------------------------------------------------------------------------
 
 

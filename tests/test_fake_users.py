@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from userplane_async import AsyncUserplane
+from userplane_async import AsyncUserplane, RateLimitError, RetryPolicy
 from userplane_async.testing import DEFAULT_API_KEY, FakeClock, FakeUserplane
 
 pytestmark = pytest.mark.anyio
@@ -93,3 +93,55 @@ async def test_every_key_authenticates_as_the_default_user() -> None:
             async with AsyncUserplane(key, base_url=fake.base_url) as client:
                 users.append((await client.me()).user.id)
     assert users == ["usr_default"] * 3
+
+
+async def test_foreign_traffic_spends_the_users_quota_outside_the_sdk() -> None:
+    """At 10 calls a minute with 6 foreign calls a minute, the SDK's calls have 4 left in the
+    first minute; the foreign calls count for the user, not for accepted_api_calls."""
+    clock = FakeClock()
+    async with FakeUserplane(clock=clock, rate_limits=((10, 60.0),)) as fake:
+        fake.foreign_traffic(6)
+        clock.advance(60.0)
+        async with AsyncUserplane(
+            fake.api_key,
+            base_url=fake.base_url,
+            clock=clock,
+            rate_limit=None,
+            retry=RetryPolicy(attempts=1, rate_limited_attempts=1),
+        ) as client:
+            for _ in range(4):
+                await client.me()
+            with pytest.raises(RateLimitError):
+                await client.me()
+            fake.foreign_traffic(0)
+            clock.advance(3600.0)
+            await client.me()  # stopped: nothing foreign was fed meanwhile
+
+    assert fake.foreign_calls() == 6
+    assert fake.accepted_api_calls() == [60.0] * 4 + [3660.0]
+    assert fake.rate_limited_count == 1
+
+
+async def test_foreign_traffic_that_the_limit_refuses_is_not_counted() -> None:
+    clock = FakeClock()
+    async with FakeUserplane(clock=clock, rate_limits=((2, 60.0),)) as fake:
+        fake.foreign_traffic(60)  # one a second, against 2 a minute
+        clock.advance(30.0)
+        async with AsyncUserplane(
+            fake.api_key, base_url=fake.base_url, clock=clock, rate_limit=None,
+            retry=RetryPolicy(attempts=1, rate_limited_attempts=1),
+        ) as client:  # fmt: skip
+            with pytest.raises(RateLimitError):
+                await client.me()
+
+    assert fake.foreign_calls() == 2
+    assert fake.accepted_api_calls() == []
+
+
+async def test_foreign_traffic_needs_a_known_user_and_a_limit() -> None:
+    async with FakeUserplane(rate_limits=None) as fake:
+        with pytest.raises(RuntimeError, match="rate_limits"):
+            fake.foreign_traffic(5)
+    async with FakeUserplane() as fake:
+        with pytest.raises(ValueError, match="unknown user"):
+            fake.foreign_traffic(5, user_id="usr_nobody")

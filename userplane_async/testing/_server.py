@@ -17,7 +17,7 @@ from ._log import Exchange, RequestRecord, headers_of
 from ._presign import STORAGE_PREFIX, Presigner
 from ._ratelimit import SlidingWindowLimiter
 from ._routes import API_PREFIX, STORAGE_ROUTE, UNKNOWN_ROUTE, Match, api_segments, match
-from ._seeding import DEFAULT_API_KEY, Seeding
+from ._seeding import DEFAULT_API_KEY, DEFAULT_USER_ID, Seeding
 from ._storage import ObjectStore
 from ._storage_faults import StorageFault
 
@@ -92,6 +92,24 @@ class FakeUserplane(Seeding):
     def rate_limited_count(self) -> int:
         """How many 429s the rate limiter produced (scripted ones not included)."""
         return self._api.rate_limited_count
+
+    def foreign_traffic(self, per_minute: float, *, user_id: str = DEFAULT_USER_ID) -> None:
+        """Spend ``per_minute`` calls a minute of the user's quota outside the SDK (a dashboard,
+        another tool), evenly spaced from now on the fake's clock; ``0`` stops it. A foreign
+        call the limit refuses is refused as any caller's would be, and not counted."""
+        if self._api.limiter is None:
+            raise RuntimeError("foreign traffic needs rate_limits")
+        self._user(user_id)
+        self._api.limiter.foreign_traffic(user_id, per_minute, self._clock.monotonic())
+
+    def foreign_calls(self, user_id: str = DEFAULT_USER_ID) -> int:
+        """How many foreign calls of ``user_id`` the limit let through."""
+        return self._api.limiter.foreign_calls(user_id) if self._api.limiter else 0
+
+    def accepted_api_calls(self, user_id: str = DEFAULT_USER_ID) -> list[float]:
+        """When (on the fake's clock) the limit let each API call of ``user_id`` through:
+        the calls it counted against the user's quota, foreign traffic left out."""
+        return list(self._api.limiter.ours[user_id]) if self._api.limiter else []
 
     def script(
         self,

@@ -304,6 +304,7 @@ class SharedLimiter:
 
     async def _run(self, op: str, *args: object) -> _Reply | None:
         """Run one operation of the script; None (and the local share) if Redis is away."""
+        sent = self._clock.monotonic()
         try:
             # A fresh epoch each time: a state re-created after Redis lost it gets a new one.
             argv: list[Any] = [op, self._scale, secrets.token_hex(8), *args]
@@ -315,7 +316,9 @@ class SharedLimiter:
             self._went_down(exc)
             return None
         reply = _Reply(list(raw[:-2]), float(_text(raw[-2])), _text(raw[-1]))
-        self._offset = reply.now - self._clock.monotonic()
+        # The script ran between `sent` and now: this offset maps our times onto the server's
+        # no earlier than they were, so a call we re-add never frees its slot early.
+        self._offset = reply.now - sent
         self._came_back(reply.epoch)
         return reply
 

@@ -422,7 +422,11 @@ WORKER = Path(__file__).with_name("budget_worker.py")
 
 
 async def run_workers(
-    fake: FakeUserplane, keys: Sequence[str], budget: str, *per_worker: Sequence[str]
+    fake: FakeUserplane,
+    keys: Sequence[str],
+    budget: str,
+    *per_worker: Sequence[str],
+    scale: float = SCALE,
 ) -> list[dict[str, Any]]:
     """Start one worker process per key, let them all go at once, return what each saw."""
     async with AsyncExitStack() as stack:
@@ -431,7 +435,7 @@ async def run_workers(
             env = {**os.environ, "USERPLANE_API_KEY": key, "PYTHONUNBUFFERED": "1"}
             env.pop("USERPLANE_BUDGET_URL", None)
             argv = [sys.executable, str(WORKER), "--base-url", fake.base_url, "--budget", budget]
-            process = await anyio.open_process([*argv, "--scale", str(SCALE), *extra], env=env)
+            process = await anyio.open_process([*argv, "--scale", str(scale), *extra], env=env)
             workers.append(await stack.enter_async_context(process))
         lines = [TextReceiveStream(w.stdout) for w in workers]  # type: ignore[arg-type]
         for stream in lines:
@@ -452,11 +456,13 @@ async def test_four_processes_with_skewed_clocks_share_exactly_and_fairly(
     """Four processes on four keys of one user, their clocks up to 7 s apart, call as fast as
     the budget lets them for two minutes: the fake refuses none, no minute holds more than
     the limit, and while all four run, the calls split evenly (within 10%)."""
-    async with fake_with(per_minute=120) as fake:
+    # A slower clock than elsewhere: a call every 25 ms of real time, so that a worker the
+    # busy machine schedules late does not lose its turns.
+    async with fake_with(per_minute=120, scale=20.0) as fake:
         keys = [fake.api_key, *extra_keys(fake, 3)]
         skews = ["0", "-3.5", "3.5", "2"]
         options = [["--per-minute", "120", "--seconds", "120", "--skew", s] for s in skews]
-        results = await run_workers(fake, keys, redis_url, *options)
+        results = await run_workers(fake, keys, redis_url, *options, scale=20.0)
         calls = [r for r in fake.api_requests() if r.status == 200]
 
     assert fake.rate_limited_count == 0

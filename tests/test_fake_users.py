@@ -145,3 +145,32 @@ async def test_foreign_traffic_needs_a_known_user_and_a_limit() -> None:
     async with FakeUserplane() as fake:
         with pytest.raises(ValueError, match="unknown user"):
             fake.foreign_traffic(5, user_id="usr_nobody")
+
+
+# --- limits count per user -----------------------------------------------------------------
+
+
+async def test_keys_of_one_user_share_one_count(
+    clock: FakeClock, http: aiohttp.ClientSession
+) -> None:
+    """Three keys of one user, a limit of 3 a minute: one call on each spends it for all."""
+    async with FakeUserplane(clock=clock, keys_per_user=3, rate_limits=[(3, 60.0)]) as fake:
+        assert [await me(http, fake, key) for key in fake.api_keys] == [200, 200, 200]
+        assert [await me(http, fake, key) for key in fake.api_keys] == [429, 429, 429]
+        clock.advance(60)
+        assert await me(http, fake, fake.api_keys[2]) == 200
+        assert fake.rate_limited_count == 3
+
+
+async def test_users_have_independent_counts(clock: FakeClock, http: aiohttp.ClientSession) -> None:
+    """One user spending their limit leaves another user's (and each of their keys') whole."""
+    async with FakeUserplane(clock=clock, keys_per_user=2, rate_limits=[(2, 60.0)]) as fake:
+        fake.add_user("usr_other")
+        fake.add_api_key("uspl_other_1", user_id="usr_other")
+        fake.add_api_key("uspl_other_2", user_id="usr_other")
+        assert [await me(http, fake, key) for key in fake.api_keys] == [200, 200]
+        assert await me(http, fake, fake.api_key) == 429
+        others = fake.keys_of("usr_other")
+        assert [await me(http, fake, key) for key in others] == [200, 200]
+        assert [await me(http, fake, key) for key in others] == [429, 429]
+        assert fake.rate_limited_count == 3

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from anyio.streams.text import TextReceiveStream
 from hypothesis import given
 
 from tests.strategies import MODEL_CLASSES, any_model
-from userplane_async import AsyncUserplane, GoneError, ManifestEntry
+from userplane_async import AsyncUserplane, GoneError, ManifestEntry, RateLimitError, RetryPolicy
 from userplane_async._cli import _reporting
 from userplane_async._cli._options import build_parser
 from userplane_async._cli._output import to_json
@@ -222,7 +223,7 @@ _OPTIONS = {
     "download": _OUTPUT | _CONNECTION | {"--overwrite"},
     "verify": _OUTPUT,
     "demo": _OUTPUT | _ARCHIVING,
-    "fake-server": _OUTPUT | {"--port"},
+    "fake-server": _OUTPUT | {"--port", "--keys", "--rate-limit", "--daily-limit"},
     "recordings list": _OUTPUT
     | _CONNECTION
     | _BUDGET
@@ -1102,6 +1103,7 @@ async def test_fake_server_serves_until_interrupted() -> None:
         assert all(line.startswith(("# ", "export ")) for line in lines), lines
         exports = [shlex.split(line)[1] for line in lines if line.startswith("export ")]
         settings = dict(export.partition("=")[::2] for export in exports)
+        assert "USERPLANE_API_KEYS" not in settings, "one key: no list of them"
         async with AsyncUserplane(
             settings["USERPLANE_API_KEY"], base_url=settings["USERPLANE_BASE_URL"]
         ) as client:
@@ -1110,3 +1112,98 @@ async def test_fake_server_serves_until_interrupted() -> None:
         proc.send_signal(signal.SIGINT)
         with anyio.fail_after(20):
             assert await proc.wait() == 0
+
+
+@asynccontextmanager
+async def _fake_server(*options: str) -> AsyncIterator[dict[str, Any]]:
+    """``fake-server --json *options`` as a subprocess: its settings line, then SIGINT, exit 0."""
+    command = _console("fake-server", "--json", *options)
+    async with await anyio.open_process(command, env=_subprocess_env(), stderr=None) as proc:
+        assert proc.stdout is not None
+        with anyio.fail_after(20):
+            settings = await anext(aiter(_lines(proc.stdout)))
+        yield settings
+        proc.send_signal(signal.SIGINT)
+        with anyio.fail_after(20):
+            assert await proc.wait() == 0
+
+
+async def test_fake_server_keys_are_one_users_keys() -> None:
+    """--keys 3 --json: three distinct keys, apiKey first, each the demo user's."""
+    async with _fake_server("--keys", "3") as settings:
+        keys = settings["apiKeys"]
+        assert len(set(keys)) == 3
+        assert keys[0] == settings["apiKey"]
+        users = []
+        for key in keys:
+            async with AsyncUserplane(key, base_url=settings["baseUrl"]) as client:
+                users.append((await client.me()).user.id)
+        assert users == ["usr_default"] * 3
+
+
+async def test_fake_server_exports_every_key_for_a_shell() -> None:
+    """--keys 3 without --json adds one export of all keys, space-separated, for a shell."""
+    command = _console("fake-server", "--keys", "3")
+    async with await anyio.open_process(command, env=_subprocess_env(), stderr=None) as proc:
+        assert proc.stdout is not None
+        output = ""
+        with anyio.fail_after(20):
+            async for text in TextReceiveStream(proc.stdout):
+                output += text
+                if "Press Ctrl+C" in output and output.endswith("\n"):
+                    break
+        proc.send_signal(signal.SIGINT)
+        with anyio.fail_after(20):
+            assert await proc.wait() == 0
+    lines = output.splitlines()
+    assert all(line.startswith(("# ", "export ")) for line in lines), lines
+    exports = [shlex.split(line)[1] for line in lines if line.startswith("export ")]
+    settings = dict(export.partition("=")[::2] for export in exports)
+    keys = settings["USERPLANE_API_KEYS"].split(" ")
+    assert len(set(keys)) == 3
+    assert keys[0] == settings["USERPLANE_API_KEY"]
+
+
+@pytest.mark.parametrize(
+    ("options", "calls"),
+    [
+        pytest.param(("--rate-limit", "2"), 2, id="per-minute"),
+        pytest.param(("--rate-limit", "5", "--daily-limit", "3"), 3, id="per-day"),
+        pytest.param(("--keys", "2", "--rate-limit", "2"), 2, id="shared-by-keys"),
+    ],
+)
+async def test_fake_server_limits_calls_as_told(options: tuple[str, ...], calls: int) -> None:
+    """--rate-limit and --daily-limit set the fake's per-user limits: one call more is a 429."""
+    async with _fake_server(*options) as settings:
+        keys = settings["apiKeys"]
+        retry = RetryPolicy.no_wait(attempts=1)
+        for attempt in range(calls + 1):
+            key = keys[attempt % len(keys)]
+            async with AsyncUserplane(key, base_url=settings["baseUrl"], retry=retry) as client:
+                if attempt < calls:
+                    await client.me()
+                else:
+                    with pytest.raises(RateLimitError):
+                        await client.me()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--rate-limit", "0"],
+        ["--daily-limit", "0"],
+        ["--keys", "0"],
+        ["--keys", "-2"],
+        ["--rate-limit", "many"],
+    ],
+)
+async def test_fake_server_refuses_limits_and_key_counts_below_one(argv: list[str]) -> None:
+    """A limit or key count that is not a whole number >= 1 is a usage error naming it."""
+    with anyio.fail_after(20):
+        done = await anyio.run_process(
+            _console("fake-server", *argv), env=_subprocess_env(), check=False
+        )
+    err = done.stderr.decode()
+    assert done.returncode == 2
+    assert argv[0] in err
+    assert "Traceback" not in err

@@ -101,6 +101,7 @@ class SharedLimiter:
         self._reconnect_at = -math.inf
         self._reconnect_wait = RECONNECT_FIRST
         self._distrust_until = -math.inf
+        self._paused_until = -math.inf  # the shared pause as last heard, on our clock
         self._replay_due = False
         self._started = False
         self._start_lock = anyio.Lock()
@@ -169,6 +170,8 @@ class SharedLimiter:
                     return False
                 admitted, ticket, wait, why, processes = reply.fields
                 ticket, wait, self._processes = _text(ticket), float(wait), int(processes)
+                if _text(why) == "pause":
+                    self._heard_pause(wait)
                 if admitted:
                     ticket = ""
                     return True
@@ -203,8 +206,14 @@ class SharedLimiter:
         return attrs.evolve(self._limit, per_minute=per_minute, per_day=per_day)
 
     def _share(self) -> RateLimiter:
+        """A local limiter for our share, knowing our calls and the shared pause."""
         history = [at for _, at in self._answered]
-        return RateLimiter(self._share_limit(), self._clock, history=history)
+        share = RateLimiter(self._share_limit(), self._clock, history=history)
+        share.pause(self._paused_until - self._clock.monotonic())
+        return share
+
+    def _heard_pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self._clock.monotonic() + seconds)
 
     async def rate_limited(self, retry_after: float | None, policy: RetryPolicy) -> float:
         if not _IDENTIFYING.get() and self._keys and self._down_since is None:
@@ -226,6 +235,7 @@ class SharedLimiter:
                         "this user's quota; keeping to %.0f calls a minute for now",
                         float(rate),
                     )
+                self._heard_pause(float(pause))
                 if self._local is not None:
                     self._local.pause(float(pause))
                 return float(pause)
@@ -294,6 +304,7 @@ class SharedLimiter:
 
     async def _run(self, op: str, *args: object) -> _Reply | None:
         """Run one operation of the script; None (and the local share) if Redis is away."""
+        sent = self._clock.monotonic()
         try:
             # A fresh epoch each time: a state re-created after Redis lost it gets a new one.
             argv: list[Any] = [op, self._scale, secrets.token_hex(8), *args]
@@ -305,7 +316,9 @@ class SharedLimiter:
             self._went_down(exc)
             return None
         reply = _Reply(list(raw[:-2]), float(_text(raw[-2])), _text(raw[-1]))
-        self._offset = reply.now - self._clock.monotonic()
+        # The script ran between `sent` and now: this offset maps our times onto the server's
+        # no earlier than they were, so a call we re-add never frees its slot early.
+        self._offset = reply.now - sent
         self._came_back(reply.epoch)
         return reply
 
@@ -376,6 +389,7 @@ class SharedLimiter:
         used_minute, used_day, paused, rate, processes = reply.fields
         per_day = self._limit.per_day
         pause = float(paused)
+        self._heard_pause(pause)
         return BudgetStatus(
             shared=True,
             group=self._group,

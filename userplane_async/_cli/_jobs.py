@@ -248,18 +248,37 @@ def _where(entry: ManifestEntry) -> str:
 
 async def fake_server(args: argparse.Namespace, out: Output) -> int:
     """Run the fake Userplane, seeded with the demo workspace, until SIGINT or SIGTERM."""
-    async with FakeUserplane(port=args.port) as fake:
-        workspace_id = fake.seed_demo()
-        if out.json_lines:
-            out.json(
-                {"baseUrl": fake.base_url, "apiKey": fake.api_key, "workspaceId": workspace_id}
-            )
-        else:  # every line is shell: paste it, or eval it, to point the SDK at the fake
-            out.print("# Fake Userplane is running; point the SDK at it with:")
-            out.print(f"export USERPLANE_BASE_URL={shlex.quote(fake.base_url)}")
-            out.print(f"export USERPLANE_API_KEY={shlex.quote(fake.api_key)}")
-            out.print(f"# Demo workspace: {workspace_id}. Press Ctrl+C to stop.")
-        with suppress(Interrupted):
-            await interruptible(anyio.sleep_forever)
+    limits = ((args.rate_limit, 60.0), (args.daily_limit, 86_400.0))
+
+    async def serve() -> None:
+        async with FakeUserplane(
+            port=args.port, keys_per_user=args.keys, rate_limits=limits
+        ) as fake:
+            _print_fake_settings(out, fake, fake.seed_demo())
+            await anyio.sleep_forever()
+
+    # Serving inside interruptible() catches signals before the settings announce readiness.
+    with suppress(Interrupted):
+        await interruptible(serve)
     out.info("Stopped.")
     return EXIT_OK
+
+
+def _print_fake_settings(out: Output, fake: FakeUserplane, workspace_id: str) -> None:
+    if out.json_lines:
+        out.json(
+            {
+                "baseUrl": fake.base_url,
+                "apiKey": fake.api_key,
+                "apiKeys": list(fake.api_keys),
+                "workspaceId": workspace_id,
+            }
+        )
+        return
+    # Every line is shell: paste it, or eval it, to point the SDK at the fake.
+    out.print("# Fake Userplane is running; point the SDK at it with:")
+    out.print(f"export USERPLANE_BASE_URL={shlex.quote(fake.base_url)}")
+    out.print(f"export USERPLANE_API_KEY={shlex.quote(fake.api_key)}")
+    if len(fake.api_keys) > 1:  # one user's keys, e.g. one per process
+        out.print(f"export USERPLANE_API_KEYS={shlex.quote(' '.join(fake.api_keys))}")
+    out.print(f"# Demo workspace: {workspace_id}. Press Ctrl+C to stop.")

@@ -222,6 +222,27 @@ def _add_saving_commands(commands: _Commands) -> None:
         "fake-server", _jobs.fake_server, "run the fake Userplane for local testing", client=False
     )
     fake.add_argument("--port", type=port, default=0, help="port on 127.0.0.1 (default: any)")
+    fake.add_argument(
+        "--keys",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="API keys for the demo user, all sharing one rate limit (default: 1)",
+    )
+    fake.add_argument(
+        "--rate-limit",
+        type=positive_int,
+        default=120,
+        metavar="PER_MINUTE",
+        help="the fake's limit of API calls per minute and user (default: 120)",
+    )
+    fake.add_argument(
+        "--daily-limit",
+        type=positive_int,
+        default=10_000,
+        metavar="PER_DAY",
+        help="the fake's limit of API calls per day and user (default: 10000)",
+    )
 
 
 def _add_reading_commands(commands: _Commands) -> None:

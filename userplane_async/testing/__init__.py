@@ -16,7 +16,8 @@ from ._clock import FakeClock, ScaledClock
 from ._content import FakeResource
 from ._log import RequestRecord
 from ._redis import RedisServer
-from ._server import DEFAULT_API_KEY, FakeUserplane
+from ._seeding import DEFAULT_API_KEY
+from ._server import FakeUserplane
 from ._storage_faults import (
     ChunkedWithoutEnd,
     CloseWithoutLength,

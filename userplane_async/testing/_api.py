@@ -8,8 +8,9 @@ from aiohttp import web
 from . import _api_account, _api_links, _api_recordings
 from ._call import Call, Handler
 from ._http import RATE_LIMITED_MESSAGE, ApiError, error_response, from_epoch, ok_response
+from ._log import Exchange
 from ._presign import Presigner
-from ._ratelimit import SlidingWindowLimiter
+from ._quota import Quota
 from ._routes import Match
 from ._store import Store
 
@@ -34,20 +35,21 @@ HANDLERS: dict[str, Handler] = {
 
 @attrs.define
 class Api:
-    """Answers routed API requests; counts the 429s its limiter produces."""
+    """Answers routed API requests; counts the 429s its limit produces."""
 
     store: Store
     presigner: Presigner
-    limiter: SlidingWindowLimiter | None
+    quota: Quota
     rate_limited_count: int = 0
 
     async def serve(
-        self, request: web.Request, match: Match, arrival: float, now: float
+        self, request: web.Request, match: Match, arrival: float, now: float, exchange: Exchange
     ) -> web.Response:
         """Authenticate, apply the per-user limit at ``arrival``, then run the handler."""
         try:
             user = self.store.authenticate(request.headers.get("Authorization"))
-            if self.limiter is not None and not self.limiter.acquire(user.id, arrival):
+            exchange.user_id = user.id
+            if not self.quota.admit(user.id, arrival):
                 self.rate_limited_count += 1
                 raise ApiError(429, "RATE_LIMITED", RATE_LIMITED_MESSAGE)
             body = await request.read()

@@ -21,7 +21,9 @@ class RequestRecord:
     route name (``"storage.get"`` for the object store) or ``"unknown"``; ``status`` is the
     status line sent, or ``0`` if none was sent or the connection was reset (by a scripted
     fault or by the client leaving) before the answer was complete; ``fault`` is the scripted
-    storage fault the request got, if any; ``finished`` is the fake's clock when it was done.
+    storage fault the request got, if any; ``finished`` is the fake's clock when it was done;
+    ``user_id`` is the user whose key authenticated an API call (never the key itself), or
+    ``None`` for storage and for calls no key authenticated.
     """
 
     time: float
@@ -33,6 +35,7 @@ class RequestRecord:
     status: int
     fault: StorageFault | None = None
     finished: float | None = None
+    user_id: str | None = None
 
     @staticmethod
     def redacted(authorization: str) -> str:
@@ -49,11 +52,13 @@ class Exchange:
     """What the fake did with a request, filled in while answering it.
 
     ``status`` stays ``None`` when the returned response is the answer; storage sets it when
-    it wrote the answer itself or the connection broke.
+    it wrote the answer itself or the connection broke; the API sets ``user_id`` once a key
+    authenticated the call.
     """
 
     status: int | None = None
     fault: StorageFault | None = None
+    user_id: str | None = None
 
 
 def headers_of(request: web.Request) -> dict[str, str]:

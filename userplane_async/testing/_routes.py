@@ -9,8 +9,11 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 import attrs
+from aiohttp import web
 
 from ._content import RESOURCE_KINDS
+from ._http import error_response
+from ._presign import STORAGE_PREFIX
 
 API_PREFIX = "/api/v1"
 STORAGE_ROUTE = "storage.get"
@@ -86,3 +89,24 @@ def match(method: str, segments: list[str]) -> Match | list[str]:
             return Match(route.name, params)
         allowed.append(route.method)
     return allowed
+
+
+def _is_storage(raw_path: str) -> bool:
+    return raw_path == STORAGE_PREFIX or raw_path.startswith(STORAGE_PREFIX + "/")
+
+
+def resolve(method: str, raw_path: str) -> tuple[str, Match | web.Response | None]:
+    """The route name and its match, or an answer for a path no route takes."""
+    if _is_storage(raw_path):
+        return STORAGE_ROUTE, None
+    segments = api_segments(raw_path)
+    found = match(method, segments) if segments is not None else []
+    if isinstance(found, Match):
+        return found.name, found
+    if found:
+        allowed = ", ".join(sorted(set(found)))
+        answer = error_response(
+            405, "METHOD_NOT_ALLOWED", f"Method {method} not allowed", {"Allow": allowed}
+        )
+        return UNKNOWN_ROUTE, answer
+    return UNKNOWN_ROUTE, error_response(404, "NOT_FOUND", "Route not found")

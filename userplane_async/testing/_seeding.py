@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -28,6 +29,21 @@ DEFAULT_USER_ID = "usr_default"
 DOMAIN_STATUSES = ("pending", "verified", "revoked")
 
 
+def fake_api_key(index: int) -> str:
+    """The ``index``-th generated key: clearly fake, shaped like a real one (``uspl_`` + 32
+    characters: ``fake`` and ``index`` in 28 digits)."""
+    return f"uspl_fake{index:028d}"
+
+
+DEFAULT_API_KEY = fake_api_key(0)
+"""The default user's key: clearly fake, shaped like a real one (``uspl_`` + 32 characters)."""
+
+
+def _more_keys(first: str) -> Iterator[str]:
+    """Generated keys after ``first``, skipping it if it is one of them."""
+    return (key for key in map(fake_api_key, itertools.count(1)) if key != first)
+
+
 def _check_new(table: Mapping[str, object], key: str, what: str) -> None:
     if not key:
         raise ValueError(f"{what} ID must not be empty")
@@ -43,12 +59,32 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
 class Seeding:
     """The seeding half of :class:`FakeUserplane`; usable before or after the server starts."""
 
-    def __init__(self, *, api_key: str, clock: Clock) -> None:
+    def __init__(self, *, api_key: str, clock: Clock, keys_per_user: int = 1) -> None:
+        if keys_per_user < 1:
+            raise ValueError(f"keys_per_user must be at least 1, not {keys_per_user}")
         self._clock = clock
         self._store = Store()
         self.api_key = api_key
         self.add_user(DEFAULT_USER_ID, name="Default User", email="default@example.test")
-        self.add_api_key(api_key)
+        for key in itertools.chain(
+            [api_key], itertools.islice(_more_keys(api_key), keys_per_user - 1)
+        ):
+            self.add_api_key(key)
+
+    @property
+    def api_keys(self) -> tuple[str, ...]:
+        """The default user's active keys, ``api_key`` first (``keys_per_user`` of them, plus
+        any added since)."""
+        return self.keys_of(DEFAULT_USER_ID)
+
+    def keys_of(self, user_id: str) -> tuple[str, ...]:
+        """A user's active keys (the ones the API accepts), in the order they were added."""
+        self._user(user_id)
+        return tuple(
+            k.key
+            for k in self._store.keys.values()
+            if k.user_id == user_id and k.status == "active"
+        )
 
     def _when(self, value: datetime | None) -> datetime:
         return from_epoch(self._clock.time()) if value is None else to_utc(value)

@@ -12,40 +12,16 @@ from aiohttp import web
 from .._clock import SYSTEM_CLOCK, Clock
 from ._api import Api
 from ._faults import Script, Scripts
-from ._http import error_response
 from ._log import Exchange, RequestRecord, headers_of
-from ._presign import STORAGE_PREFIX, Presigner
+from ._presign import Presigner
+from ._quota import Quota
 from ._ratelimit import SlidingWindowLimiter
-from ._routes import API_PREFIX, STORAGE_ROUTE, UNKNOWN_ROUTE, Match, api_segments, match
-from ._seeding import Seeding
+from ._routes import API_PREFIX, STORAGE_ROUTE, Match, resolve
+from ._seeding import DEFAULT_API_KEY, DEFAULT_USER_ID, Seeding
 from ._storage import ObjectStore
 from ._storage_faults import StorageFault
 
-DEFAULT_API_KEY = "uspl_fake" + "0" * 28
-"""The default user's key: clearly fake, shaped like a real one (``uspl_`` + 32 characters)."""
-
 DEFAULT_RATE_LIMITS = ((120, 60.0), (10_000, 86_400.0))
-
-
-def _is_storage(raw_path: str) -> bool:
-    return raw_path == STORAGE_PREFIX or raw_path.startswith(STORAGE_PREFIX + "/")
-
-
-def _resolve(method: str, raw_path: str) -> tuple[str, Match | web.Response | None]:
-    """The route name and its match, or an answer for a path no route takes."""
-    if _is_storage(raw_path):
-        return STORAGE_ROUTE, None
-    segments = api_segments(raw_path)
-    found = match(method, segments) if segments is not None else []
-    if isinstance(found, Match):
-        return found.name, found
-    if found:
-        allowed = ", ".join(sorted(set(found)))
-        answer = error_response(
-            405, "METHOD_NOT_ALLOWED", f"Method {method} not allowed", {"Allow": allowed}
-        )
-        return UNKNOWN_ROUTE, answer
-    return UNKNOWN_ROUTE, error_response(404, "NOT_FOUND", "Route not found")
 
 
 class FakeUserplane(Seeding):
@@ -53,24 +29,28 @@ class FakeUserplane(Seeding):
 
     Use it as an async context manager; ``base_url`` and ``api_key`` then point a client at it.
     Every time-dependent decision uses ``clock``, so tests can pass a fast or virtual clock.
+    The default user has ``keys_per_user`` active keys (``api_keys``, ``api_key`` first); like
+    the real service, ``rate_limits`` count per user, so all of a user's keys share them.
     """
 
     def __init__(
         self,
         *,
         api_key: str = DEFAULT_API_KEY,
+        keys_per_user: int = 1,
         clock: Clock = SYSTEM_CLOCK,
         rate_limits: Sequence[tuple[int, float]] | None = DEFAULT_RATE_LIMITS,
         url_lifetime: float = 900.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        super().__init__(api_key=api_key, clock=clock)
+        super().__init__(api_key=api_key, clock=clock, keys_per_user=keys_per_user)
         self.requests: list[RequestRecord] = []
         self._scripts = Scripts()
         self._presigner = Presigner(clock, url_lifetime)
         limiter = SlidingWindowLimiter(rate_limits) if rate_limits is not None else None
-        self._api = Api(self._store, self._presigner, limiter)
+        self._quota = Quota(limiter)
+        self._api = Api(self._store, self._presigner, self._quota)
         self._storage = ObjectStore(self._presigner, self._store, self._pause)
         self._host = host
         self._port = port
@@ -143,6 +123,45 @@ class FakeUserplane(Seeding):
         """
         self._storage.faults.add(fault, times=times, recording_id=recording_id, kind=kind)
 
+    def accepted_api_calls(
+        self, user_id: str = DEFAULT_USER_ID, *, include_foreign: bool = False
+    ) -> list[float]:
+        """When ``user_id``'s API calls that the rate limit let through arrived, in order.
+
+        Times are the fake's ``clock.monotonic()``. Every call a key of that user
+        authenticated counts (all of them without ``rate_limits``), except the 429s of the
+        limit; scripted answers never reach the limit and do not count. ``include_foreign``
+        merges in the accepted calls of :meth:`foreign_traffic` due by now: everything the
+        limit counted. Not cleared by :meth:`clear_requests`.
+        """
+        self._user(user_id)
+        calls = self._quota.accepted(user_id)
+        if include_foreign:
+            self._quota.settle(user_id, self._clock.monotonic())
+            calls = sorted(calls + self._quota.foreign(user_id))
+        return calls
+
+    def foreign_traffic(self, per_minute: float, *, user_id: str = DEFAULT_USER_ID) -> None:
+        """Spend ``per_minute`` calls a minute of ``user_id``'s quota outside the SDK.
+
+        Like a dashboard open next to your code: from now on the clock, one call every
+        ``60 / per_minute`` seconds (the first one that long from now) goes through the same
+        per-user rate limit as the API calls and is refused like theirs when the limit has no
+        room (a refused one is not retried and does not count). Calling it again changes the
+        rate from now on; ``per_minute=0`` stops it. See :meth:`foreign_calls`. Needs
+        ``rate_limits`` (``RuntimeError`` otherwise): without a limit it could change nothing.
+        """
+        if not self._quota.limited:
+            raise RuntimeError("foreign traffic needs rate_limits")
+        self._user(user_id)
+        self._quota.set_foreign(user_id, per_minute, self._clock.monotonic())
+
+    def foreign_calls(self, user_id: str = DEFAULT_USER_ID) -> int:
+        """How many foreign calls of ``user_id`` the rate limit accepted, up to now."""
+        self._user(user_id)
+        self._quota.settle(user_id, self._clock.monotonic())
+        return len(self._quota.foreign(user_id))
+
     def api_requests(self) -> list[RequestRecord]:
         """Logged requests under ``/api/v1`` (including unknown paths there)."""
         return [r for r in self.requests if r.path.startswith(API_PREFIX + "/")]
@@ -208,7 +227,7 @@ class FakeUserplane(Seeding):
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         arrival = self._clock.monotonic()
         raw_path, _, raw_query = request.raw_path.partition("?")
-        route, found = _resolve(request.method, raw_path)
+        route, found = resolve(request.method, raw_path)
         exchange = Exchange()
         status = 0
         try:
@@ -230,6 +249,7 @@ class FakeUserplane(Seeding):
                     status,
                     exchange.fault,
                     self._clock.monotonic(),
+                    exchange.user_id,
                 )
             )
 
@@ -255,7 +275,8 @@ class FakeUserplane(Seeding):
                 return self._cors(route, script.response(route))
         if found is None:
             return await self._storage.serve(request, raw_path, raw_query, exchange)
-        return self._cors(route, await self._api.serve(request, found, arrival, self._clock.time()))
+        answer = await self._api.serve(request, found, arrival, self._clock.time(), exchange)
+        return self._cors(route, answer)
 
     async def _stream(
         self,

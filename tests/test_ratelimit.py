@@ -376,13 +376,13 @@ async def test_retry_after_sets_the_pause(clock: FakeClock) -> None:
 
 
 async def test_a_429_with_room_lowers_the_rate_then_it_climbs_back(clock: FakeClock) -> None:
-    """A 429 the count had room for lowers the per-minute rate to 70% (once per burst of
-    429s); it then climbs back by a tenth of the limit a minute, and the status shows it."""
+    """A 429 the count had room for lowers the per-minute rate to 70%, once a window however
+    many 429s come; it then climbs back by a tenth of the limit a minute, as status shows."""
     limiter = RateLimiter(RateLimit(per_minute=100, per_day=None), clock)
     policy = RetryPolicy.no_wait()
 
     await limiter.rate_limited(None, policy)
-    await limiter.rate_limited(None, policy)  # same burst: no second decrease
+    await limiter.rate_limited(None, policy)  # same window: no second decrease
     lowered = (await limiter.status()).rate_per_minute
     clock.advance(60.0)
     climbing = (await limiter.status()).rate_per_minute

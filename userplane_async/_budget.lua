@@ -19,7 +19,7 @@
 -- equal processes get equal shares instead of whoever asks fastest taking the window.
 
 local MINUTE, DAY = 60, 86400
-local DECREASE, RECOVERY, BURST = 0.7, 0.1, 1.0
+local DECREASE, RECOVERY, LOWER_EVERY = 0.7, 0.1, MINUTE  -- lowered at most once a window
 local BURST_SHARE = 0.1
 local WMIN, WDAY, QUEUE, DEADLINES, STATE, PROCS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
@@ -164,7 +164,7 @@ elseif op == 'throttle' then
   local per_minute = tonumber(ARGV[10])
   local lowered = 0
   if per_minute > 0 and redis.call('ZCARD', WMIN) <= per_minute
-      and now - state_number('lowered_at') >= BURST then
+      and now - state_number('lowered_at') >= LOWER_EVERY then
     redis.call('HSET', STATE, 'floor', num(math.max(1, rate(per_minute) * DECREASE)),
       'lowered_at', num(now))
     lowered = 1

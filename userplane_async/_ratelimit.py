@@ -36,8 +36,9 @@ DAY = 86_400.0
 DECREASE = 0.7
 #: ...and climbs back by this share of the configured limit per minute (botocore-style AIMD).
 RECOVERY = 0.1
-#: 429s this close together are one burst: they lower the rate once.
-BURST = 1.0
+#: The rate drops at most once a window: a storm of 429s (a window someone else filled, each
+#: retry refused again) lowers it once, not down to nothing.
+LOWER_EVERY = MINUTE
 
 
 @attrs.frozen
@@ -123,7 +124,7 @@ class Throttle:
             seconds = retry_after * policy.wait_scale
         self.pause(seconds)
         rate = self.rate(now)
-        if room and rate is not None and now - self._lowered_at >= BURST:
+        if room and rate is not None and now - self._lowered_at >= LOWER_EVERY:
             self._floor, self._lowered_at = max(1.0, rate * DECREASE), now
             logger.warning(
                 "429 although the API budget had room: someone else spends this user's "

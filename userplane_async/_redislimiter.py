@@ -10,6 +10,7 @@ re-adds them, and trusts Redis alone only once a minute has passed.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import importlib.resources
 import itertools
@@ -81,7 +82,9 @@ class SharedLimiter:
             budget.url,
             socket_connect_timeout=budget.timeout,
             socket_timeout=budget.timeout,
-            retry=Retry(NoBackoff(), 0),  # we fall back to a local share instead of waiting
+            # One quick retry replaces a pooled connection that died with an earlier server;
+            # beyond that we fall back to a local share instead of waiting.
+            retry=Retry(NoBackoff(), 1),
             client_name="userplane-async",
         )
         self._script = self._redis.register_script(SCRIPT)
@@ -103,6 +106,7 @@ class SharedLimiter:
         self._distrust_until = -math.inf
         self._paused_until = -math.inf  # the shared pause as last heard, on our clock
         self._replay_due = False
+        self._releases: set[asyncio.Future[_Reply | None]] = set()
         self._started = False
         self._start_lock = anyio.Lock()
         self._lock = anyio.Lock()
@@ -138,9 +142,17 @@ class SharedLimiter:
                 if local is not None:
                     local.status = turn.status
                 self._answered_at(call, turn)
-                if shared:
-                    with anyio.CancelScope(shield=True):
-                        await self._run("release", call, "0" if turn.throttled else "1")
+                if shared:  # in the background: the answer need not wait for Redis
+                    self._release_soon(call, turn)
+
+    def _release_soon(self, call: str, turn: Turn) -> None:
+        """Free the call's slot a window after now. Until the release lands the slot stays
+        leased, which only ever frees it later; aclose() waits for releases under way."""
+        if self._down_since is not None:
+            return  # Redis is away: the call is re-added with the others when it is back
+        release = asyncio.ensure_future(self._run("release", call, "0" if turn.throttled else "1"))
+        self._releases.add(release)
+        release.add_done_callback(self._releases.discard)
 
     def _answered_at(self, call: str, turn: Turn) -> None:
         now = self._clock.monotonic()
@@ -337,9 +349,10 @@ class SharedLimiter:
                 share.per_minute or "no limit",
                 share.per_day or "no limit",
             )
-        else:
+            self._reconnect_at = now + self._reconnect_wait
+        elif now >= self._reconnect_at:  # a try to reconnect failed: wait longer next time
             self._reconnect_wait = min(self._reconnect_wait * 2, RECONNECT_MAX)
-        self._reconnect_at = now + self._reconnect_wait
+            self._reconnect_at = now + self._reconnect_wait
 
     def _came_back(self, epoch: str) -> None:
         lost = self._epoch is not None and epoch != self._epoch
@@ -402,4 +415,7 @@ class SharedLimiter:
         )
 
     async def aclose(self) -> None:
-        await self._redis.aclose()
+        with anyio.CancelScope(shield=True):
+            if self._releases:
+                await asyncio.wait(list(self._releases), timeout=2 * self._budget.timeout)
+            await self._redis.aclose()

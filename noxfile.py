@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import nox
@@ -11,6 +12,11 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = re.findall(
     r"Programming Language :: Python :: (3\.\d+)", "\n".join(PYPROJECT["project"]["classifiers"])
 )
+
+#: The Python that runs nox runs the whole suite; the others skip the tests marked slow (real
+#: processes, scaled minutes), which test the SDK's logic, not the interpreter, and would
+#: otherwise make CI run most of its time four times over.
+FULL_SUITE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 nox.options.sessions = ["lint", "typing", "tests"]
 nox.options.reuse_existing_virtualenvs = True
@@ -32,6 +38,8 @@ def tests(session: nox.Session) -> None:
     _install_package(session)
     session.install(*nox.project.dependency_groups(PYPROJECT, "tests"))
     args = [a for a in session.posargs if a != "--installpkg" and not a.endswith(".whl")]
+    if session.python != FULL_SUITE_PYTHON and FULL_SUITE_PYTHON in PYTHONS and not args:
+        args = ["-m", "not slow"]
     session.run("pytest", *args)
 
 

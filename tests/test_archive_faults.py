@@ -699,6 +699,7 @@ anyio.run(main)
 """
 
 
+@pytest.mark.slow
 async def test_killed_process_leaves_no_final_file_and_a_rerun_cleans_up(
     client: AsyncUserplane, archive: Archive, fake_userplane: FakeUserplane
 ) -> None:

@@ -121,6 +121,7 @@ def redis_dump(url: str) -> str:
 # --- sharing ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_clients_of_one_user_share_one_budget_with_no_429(redis_url: str) -> None:
     """Three clients on three keys of one user, 20 calls each, at 20 a minute: the fake
     refuses none, and no minute on its clock holds more than 20 of them."""
@@ -145,6 +146,7 @@ async def test_clients_of_one_user_share_one_budget_with_no_429(redis_url: str) 
     assert status.processes == 3
 
 
+@pytest.mark.slow
 async def test_a_local_budget_per_client_gets_429s(redis_url: str) -> None:
     """The same three clients counting alone overrun the user's limit: the fake says 429."""
     async with fake_with(per_minute=20) as fake:
@@ -276,6 +278,7 @@ async def test_429s_without_retry_after_back_off_more_each_time(
         assert pause - 0.01 <= gap < pause + 0.5  # the success in between started the backoff over
 
 
+@pytest.mark.slow
 async def test_foreign_traffic_lowers_the_rate_until_429s_settle(redis_url: str) -> None:
     """Someone outside the SDK spends a fifth of the user's 60 calls a minute: the first 429s
     the budget had room for lower its rate, and after the first minute 429s stay under one a
@@ -332,6 +335,7 @@ async def test_refused_credentials_are_a_configuration_error_without_the_passwor
                 assert "pw" not in repr(RedisBudget(url))
 
 
+@pytest.mark.slow
 async def test_unreachable_at_start_warns_once_and_keeps_a_local_share(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -379,6 +383,7 @@ async def test_the_shared_pause_holds_while_redis_is_away() -> None:
     assert after - throttled >= 5.0
 
 
+@pytest.mark.slow
 async def test_redis_killed_and_restarted_mid_run_loses_nothing(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -453,6 +458,7 @@ async def run_workers(
         return results
 
 
+@pytest.mark.slow
 async def test_four_processes_with_skewed_clocks_share_exactly_and_fairly(
     redis_url: str,
 ) -> None:

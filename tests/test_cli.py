@@ -131,6 +131,7 @@ def test_demo_archives_the_demo_workspace(
     assert main(["verify", str(tmp_path)]) == 0
 
 
+@pytest.mark.slow
 async def test_demo_keeps_one_archive_per_user_and_replaces_it(tmp_path: Path) -> None:
     """Without DEST, demo archives into $XDG_CACHE_HOME/userplane-async/demo, says so, and
     replaces that archive on the next run: the disk does not grow and no temp data is left."""
@@ -364,6 +365,7 @@ async def test_archive_takes_kinds_and_recordings(
     assert {e["kind"] for e in _manifest(tmp_path)} == {"video", "thumbnail", "action"}
 
 
+@pytest.mark.slow
 async def test_a_recording_id_that_does_not_exist_exits_1_on_every_run(
     fake_userplane: FakeUserplane, api: list[str], tmp_path: Path
 ) -> None:
@@ -507,6 +509,7 @@ async def test_archive_into_a_pipe_prints_progress_as_recordings_end(
     assert "progress:" not in err, "progress is stdout's, like the item lines"
 
 
+@pytest.mark.slow
 async def test_archive_into_a_pipe_prints_progress_while_bytes_come_in(
     fake_userplane: FakeUserplane,
     api: list[str],
@@ -543,6 +546,7 @@ async def test_archive_into_a_pipe_prints_progress_while_bytes_come_in(
         assert "progress:" not in run.out + run.err
 
 
+@pytest.mark.slow
 async def test_sigint_stops_an_archive_and_a_rerun_completes(
     fake_userplane: FakeUserplane,
     api: list[str],

@@ -335,6 +335,7 @@ anyio.run(main)
 """
 
 
+@pytest.mark.slow
 async def test_killed_mid_download_leaves_no_final_file(
     fake: FakeUserplane, tmp_path: Path
 ) -> None:

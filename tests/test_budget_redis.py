@@ -24,6 +24,7 @@ from anyio.streams.text import TextReceiveStream
 
 from userplane_async import (
     AsyncUserplane,
+    BudgetStatus,
     ConfigurationError,
     ItemStatus,
     RateLimit,
@@ -102,6 +103,20 @@ async def call_me(client: AsyncUserplane, times: int) -> None:
         await client.me()
 
 
+async def three_keys_call(fake: FakeUserplane, budget: str | None, times: int) -> BudgetStatus:
+    """Three clients on three keys of the default user, each calling me() ``times`` times at
+    once, with 20 calls a minute; the first client's budget status afterwards."""
+    async with AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(client_for(fake, key, budget, per_minute=20))
+            for key in [fake.api_key, *extra_keys(fake, 2)]
+        ]
+        async with anyio.create_task_group() as tg:
+            for client in clients:
+                tg.start_soon(call_me, client, times)
+        return await clients[0].budget_status()
+
+
 def redis_dump(url: str) -> str:
     """Every key, field, member and value in Redis, as one string to search."""
     parts: list[str] = []
@@ -126,16 +141,7 @@ async def test_clients_of_one_user_share_one_budget_with_no_429(redis_url: str) 
     """Three clients on three keys of one user, 20 calls each, at 20 a minute: the fake
     refuses none, and no minute on its clock holds more than 20 of them."""
     async with fake_with(per_minute=20) as fake:
-        keys = [fake.api_key, *extra_keys(fake, 2)]
-        async with AsyncExitStack() as stack:
-            clients = [
-                await stack.enter_async_context(client_for(fake, k, redis_url, per_minute=20))
-                for k in keys
-            ]
-            async with anyio.create_task_group() as tg:
-                for client in clients:
-                    tg.start_soon(call_me, client, 20)
-            status = await clients[0].budget_status()
+        status = await three_keys_call(fake, redis_url, 20)
 
     assert fake.rate_limited_count == 0
     arrivals = accepted_arrivals(fake)
@@ -150,15 +156,7 @@ async def test_clients_of_one_user_share_one_budget_with_no_429(redis_url: str) 
 async def test_a_local_budget_per_client_gets_429s(redis_url: str) -> None:
     """The same three clients counting alone overrun the user's limit: the fake says 429."""
     async with fake_with(per_minute=20) as fake:
-        keys = [fake.api_key, *extra_keys(fake, 2)]
-        async with AsyncExitStack() as stack:
-            clients = [
-                await stack.enter_async_context(client_for(fake, k, None, per_minute=20))
-                for k in keys
-            ]
-            async with anyio.create_task_group() as tg:
-                for client in clients:
-                    tg.start_soon(call_me, client, 10)
+        await three_keys_call(fake, None, 10)
 
     assert fake.rate_limited_count > 0
 

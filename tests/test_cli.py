@@ -1091,17 +1091,23 @@ async def test_fake_server_refuses_a_port_that_is_not_one(port: str) -> None:
     assert "Traceback" not in done.stderr.decode()
 
 
+async def _until_ready(proc: anyio.abc.Process) -> str:
+    """What fake-server printed, up to and including its "Press Ctrl+C" line."""
+    assert proc.stdout is not None
+    output = ""
+    with anyio.fail_after(20):
+        async for text in TextReceiveStream(proc.stdout):
+            output += text
+            if "Press Ctrl+C" in output and output.endswith("\n"):
+                return output
+    raise AssertionError(f"fake-server ended before it was ready: {output!r}")
+
+
 async def test_fake_server_serves_until_interrupted() -> None:
     """fake-server prints a working base URL and key, and exits 0 on SIGINT."""
     command = [sys.executable, "-m", "userplane_async", "fake-server"]
     async with await anyio.open_process(command, env=_subprocess_env(), stderr=None) as proc:
-        assert proc.stdout is not None
-        output = ""
-        with anyio.fail_after(20):
-            async for text in TextReceiveStream(proc.stdout):
-                output += text
-                if "Press Ctrl+C" in output and output.endswith("\n"):
-                    break
+        output = await _until_ready(proc)
         # Every line is shell a user can paste or eval: comments and exports.
         lines = output.splitlines()
         assert all(line.startswith(("# ", "export ")) for line in lines), lines
@@ -1149,13 +1155,7 @@ async def test_fake_server_exports_every_key_for_a_shell() -> None:
     """--keys 3 without --json adds one export of all keys, space-separated, for a shell."""
     command = _console("fake-server", "--keys", "3")
     async with await anyio.open_process(command, env=_subprocess_env(), stderr=None) as proc:
-        assert proc.stdout is not None
-        output = ""
-        with anyio.fail_after(20):
-            async for text in TextReceiveStream(proc.stdout):
-                output += text
-                if "Press Ctrl+C" in output and output.endswith("\n"):
-                    break
+        output = await _until_ready(proc)
         proc.send_signal(signal.SIGINT)
         with anyio.fail_after(20):
             assert await proc.wait() == 0

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings
 
 from userplane_async import AsyncUserplane, RetryPolicy
-from userplane_async.testing import FakeUserplane, RedisServer
+from userplane_async.testing import FakeUserplane, RedisServer, S3Server
 
 # Property tests: quick locally, thorough in CI.
 settings.register_profile("fast", max_examples=50)
@@ -48,3 +48,36 @@ def redis_url(redis_server: RedisServer) -> str:
     with redis.Redis.from_url(redis_server.url) as connection:
         connection.flushall()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """One throwaway S3-protocol server (moto, in a subprocess) for the session."""
+    with S3Server() as server:
+        yield server
+
+
+@pytest.fixture
+def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Bucket:
+    """A fresh bucket, and the standard AWS variables pointing at the server."""
+    for name, value in s3_server.env.items():
+        monkeypatch.setenv(name, value)
+    return Bucket(s3_server, s3_server.new_bucket())
+
+
+class Bucket:
+    """One test's bucket on the session's S3 server, and what is in it."""
+
+    def __init__(self, server: S3Server, name: str) -> None:
+        self.server = server
+        self.name = name
+        self.url = f"s3://{name}"
+
+    def objects(self, prefix: str = "") -> dict[str, bytes]:
+        return self.server.objects(self.name, prefix)
+
+    def uploads(self) -> list[str]:
+        return self.server.uploads(self.name)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.server.client().put_object(Bucket=self.name, Key=key, Body=data)

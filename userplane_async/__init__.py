@@ -16,6 +16,7 @@ from ._blocking_resources import BlockingResourceStream, Paginator
 from ._budget import Budget
 from ._client import AsyncUserplane
 from ._clock import Clock
+from ._destination import verify_archive
 from ._errors import (
     AuthenticationError,
     ClientClosedError,
@@ -27,6 +28,7 @@ from ._errors import (
     IntegrityError,
     InvalidIDError,
     NotFoundError,
+    ObjectStoreError,
     PermissionDeniedError,
     RangeNotSatisfiableError,
     RateLimitError,
@@ -54,7 +56,6 @@ from ._events import (
     RecordingQueued,
 )
 from ._http import Timeout
-from ._manifest import verify_archive
 from ._models import (
     BudgetStatus,
     Creator,
@@ -126,6 +127,7 @@ __all__ = [
     "ManifestEntry",
     "Me",
     "NotFoundError",
+    "ObjectStoreError",
     "Page",
     "Pagination",
     "Paginator",

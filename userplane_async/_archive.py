@@ -1,4 +1,4 @@
-"""``client.archive()``: a whole workspace to disk, resumable, verified, within the API budget.
+"""``client.archive()``: a whole workspace to a directory or a bucket, resumable, verified, within the API budget.
 
 list pages lazily -> a bounded channel -> N workers -> download -> manifest. Each worker takes
 one recording at a time; the client's limiter spaces their API calls, so while one waits for
@@ -12,14 +12,13 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._download import Target
+from ._destination import Destination, Folder, Manifest, open_destination
 from ._errors import (
     BUDGET_SPENT,
     AuthenticationError,
@@ -40,15 +39,11 @@ from ._events import (
     DownloadStarted,
     RecordingQueued,
 )
-from ._localdir import LocalDir
-from ._manifest import Manifest
 from ._models import ResourceKind
 from ._names import unsafe_name_reason
 from ._outcomes import About, Outcomes, about
 from ._resources.recordings import resource_kind
 from ._results import ArchiveReport, ItemStatus, ManifestEntry
-from ._sinks import write_atomically
-from ._threads import open_in_thread
 
 if TYPE_CHECKING:
     from ._client import AsyncUserplane
@@ -69,7 +64,7 @@ class _Run:
         self,
         client: AsyncUserplane,
         workspace_id: str,
-        root: Path,
+        destination: Destination,
         kinds: tuple[ResourceKind, ...],
         manifest: Manifest,
         on_event: OnEvent | None,
@@ -77,7 +72,7 @@ class _Run:
     ) -> None:
         self.client = client
         self.workspace_id = workspace_id
-        self.root = root
+        self.destination = destination
         self.kinds = kinds
         self.manifest = manifest
         self._on_event = on_event
@@ -87,7 +82,7 @@ class _Run:
         self.interrupted: str | None = None
         self.outcomes = Outcomes(
             workspace_id,
-            root,
+            destination.relative,
             manifest,
             self.emit,
             on_broken=lambda exc: self._stop(exc, f"the manifest cannot be written: {exc}"),
@@ -178,29 +173,27 @@ class _Run:
                 self.workspace_id, recording_id
             )
             parts = (self.workspace_id, self._directory_name(recording_id))
-            directory = await open_in_thread(
-                lambda: LocalDir.open(self.root, parts), LocalDir.close
-            )
+            folder = await self.destination.folder(parts)
         except UserplaneError as exc:
             self.outcomes.record_all(recording_id, todo, *self._failure(exc))
             return
         try:
-            await self._save(recording_id, todo, directory, metadata)
+            await self._save(recording_id, todo, folder, metadata)
         finally:
-            directory.close()
+            await folder.aclose()
 
     async def _save(
-        self, recording_id: str, todo: list[ResourceKind], directory: LocalDir, metadata: Any
+        self, recording_id: str, todo: list[ResourceKind], folder: Folder, metadata: Any
     ) -> None:
-        """The recording's metadata, then each resource still to do, into ``directory``."""
+        """The recording's metadata, then each resource still to do, into ``folder``."""
         data = json.dumps(metadata, indent=2, sort_keys=True).encode() + b"\n"
         try:
-            await write_atomically(directory, "recording.json", data)
+            await folder.write_whole("recording.json", data)
         except DestinationError as exc:
             self.outcomes.record_all(recording_id, todo, *self._failure(exc))
             return
         for number, kind in enumerate(todo):
-            entry = await self._download(recording_id, kind, directory)
+            entry = await self._download(recording_id, kind, folder)
             if entry.status in (ItemStatus.NOT_FOUND, ItemStatus.GONE):  # so for every kind
                 same = {
                     "error": entry.error,
@@ -217,7 +210,7 @@ class _Run:
         return f"{recording_id}~{hashlib.sha256(recording_id.encode()).hexdigest()[:10]}"
 
     async def _download(
-        self, recording_id: str, kind: ResourceKind, directory: LocalDir
+        self, recording_id: str, kind: ResourceKind, folder: Folder
     ) -> ManifestEntry:
         """Download one item and record its outcome."""
         if self.stopped_by is not None:
@@ -228,7 +221,7 @@ class _Run:
                 self.workspace_id,
                 recording_id,
                 kind,
-                Target(directory.path, directory=directory),
+                folder,
                 progress=lambda done, total: self.emit(
                     DownloadProgress(recording_id, kind.value, done, total)
                 ),
@@ -282,16 +275,35 @@ async def archive(
     concurrency: int,
     on_event: OnEvent | None,
     verify: bool,
+    store: Any = None,
 ) -> ArchiveReport:
     """Archive ``workspace_id`` into ``dest``; see :meth:`AsyncUserplane.archive`."""
     if unsafe_name_reason(workspace_id) is not None:
         raise InvalidIDError("the workspace ID cannot be a directory name in the archive")
     chosen = tuple(dict.fromkeys(resource_kind(k) for k in (kinds or list(ResourceKind))))
-    root = Path(dest)
+    destination = open_destination(dest, store)
+    try:
+        return await _archive(
+            client, workspace_id, destination, chosen, recording_ids, concurrency, on_event, verify
+        )
+    finally:
+        await destination.aclose()
+
+
+async def _archive(
+    client: AsyncUserplane,
+    workspace_id: str,
+    destination: Destination,
+    chosen: tuple[ResourceKind, ...],
+    recording_ids: Sequence[str] | None,
+    concurrency: int,
+    on_event: OnEvent | None,
+    verify: bool,
+) -> ArchiveReport:
     started, calls = client.clock.monotonic(), client.api_calls
-    manifest = await Manifest.open(root, workspace_id)
-    run = _Run(client, workspace_id, root, chosen, manifest, on_event, verify)
-    run.emit(ArchiveStarted(workspace_id, root, tuple(k.value for k in chosen)))
+    manifest = await destination.manifest(workspace_id)
+    run = _Run(client, workspace_id, destination, chosen, manifest, on_event, verify)
+    run.emit(ArchiveStarted(workspace_id, destination.shown, tuple(k.value for k in chosen)))
     try:
         send, receive = anyio.create_memory_object_stream[_Queued](concurrency)
         async with anyio.create_task_group() as tasks:
@@ -309,7 +321,7 @@ async def archive(
         raise run.fatal  # the error is the whole story
     report = ArchiveReport(
         workspace_id=workspace_id,
-        dest=root,
+        dest=destination.shown,
         counts=dict(run.outcomes.counts),
         bytes=run.outcomes.bytes,
         items=tuple(run.outcomes.failures),

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Any
 
 import aiohttp
 import attrs
@@ -181,6 +182,7 @@ class AsyncUserplane:
         concurrency: int | None = None,
         on_event: Callable[[ArchiveEvent], object] | None = None,
         verify: bool = False,
+        store: Any = None,
     ) -> ArchiveReport:
         """Archive a workspace (or ``recording_ids``) into ``dest``; resumable and verified.
 
@@ -191,6 +193,11 @@ class AsyncUserplane:
         budget runs out, the remaining items are marked ``deferred`` and the run ends cleanly.
         ``concurrency`` workers (default: the client's) archive recordings side by side;
         ``on_event`` receives typed progress events.
+
+        ``dest`` may be an object-store URL (``s3://bucket/prefix``, ``gs://``, ``az://``,
+        ``file://``) with credentials from the cloud's usual environment variables, or, with
+        ``store`` (a configured obstore store), a key prefix inside it; objects get the same
+        keys as the local layout's paths. Needs the ``objectstore`` extra.
         """
         return await archive(
             self,
@@ -201,6 +208,7 @@ class AsyncUserplane:
             concurrency=_positive_int(concurrency or self.concurrency, "concurrency"),
             on_event=on_event,
             verify=verify,
+            store=store,
         )
 
     async def aclose(self) -> None:

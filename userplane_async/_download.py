@@ -1,4 +1,4 @@
-"""``recordings.download()``: one resource to disk, whole and verified, or not at all."""
+"""``recordings.download()``: one resource to its destination, whole and verified, or not at all."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import attrs
 
+from ._destination import Folder, Sink, download_place
 from ._errors import DownloadError, IntegrityError
 from ._fetch import Broken, Fetch, OnRetry, Resolve, StorageSession
 from ._http import FOREIGN_ERRORS, translate
-from ._localdir import LocalDir
 from ._models import ResourceKind
-from ._provenance import Found, examine
+from ._provenance import Found
 from ._results import DownloadResult
-from ._sinks import FileSink, already_exists
-from ._threads import in_thread, open_in_thread
+from ._sinks import already_exists
 
 Progress = Callable[[int, "int | None"], object]
 
@@ -38,15 +38,6 @@ def file_name(kind: ResourceKind, content_type: str | None) -> str:
     """``<kind>.<ext>``, the extension taken from the MIME type."""
     mime = (content_type or "").split(";")[0].strip().lower()
     return f"{kind.value}.{EXTENSIONS.get(mime, 'bin')}"
-
-
-def _split(dest: str | os.PathLike[str]) -> tuple[Path, str | None]:
-    """The directory and file name ``dest`` names; no name when it is (or, with a trailing
-    slash, names) a directory: then the file is ``<kind>.<ext>``."""
-    path = Path(dest)
-    if str(dest).endswith(("/", os.sep)) or path.is_dir():
-        return path, None
-    return path.parent, path.name
 
 
 @contextmanager
@@ -91,75 +82,53 @@ class Where:
         return f"{self.workspace_id}/{self.recording_id}/{self.kind.value}"
 
 
-class Target:
-    """Where one resource goes: a directory and a name (None: ``<kind>.<ext>``).
-
-    The directory is the caller's, already open, or opened (and made) only when the first
-    byte has somewhere to go, and closed by :meth:`close`.
-    """
-
-    def __init__(
-        self, path: Path, name: str | None = None, directory: LocalDir | None = None
-    ) -> None:
-        self.path = path
-        self.name = name
-        self._directory = directory
-        self._owned: LocalDir | None = None
-
-    async def open(self) -> LocalDir:
-        if self._directory is None:
-            self._directory = self._owned = await open_in_thread(
-                lambda: LocalDir.open(self.path), LocalDir.close
-            )
-        return self._directory
-
-    def close(self) -> None:
-        if self._owned is not None:
-            self._owned.close()
-
-
 async def download(
     storage: StorageSession,
     resolve: Resolve,
     where: Where,
     dest: str | os.PathLike[str],
     *,
+    store: Any,
     overwrite: bool,
     progress: Progress | None,
     on_retry: OnRetry | None,
 ) -> DownloadResult:
-    """``recordings.download()``: ``dest`` is a user's path, followed like any other."""
-    target = Target(*await in_thread(lambda: _split(dest)))
+    """``recordings.download()``: ``dest`` is a user's path (followed like any other) or an
+    object-store URL."""
+    folder, name = await download_place(dest, store)
     try:
         return await download_into(
             storage,
             resolve,
             where,
-            target,
+            folder,
             OnExisting.for_overwrite(overwrite),
+            name=name,
             progress=progress,
             on_retry=on_retry,
         )
     finally:
-        target.close()
+        await folder.aclose()
 
 
 async def download_into(
     storage: StorageSession,
     resolve: Resolve,
     where: Where,
-    target: Target,
+    folder: Folder,
     existing: OnExisting,
     *,
+    name: str | None = None,
     progress: Progress | None,
     on_retry: OnRetry | None,
 ) -> DownloadResult:
-    """Download one resource into ``target``, treating a file already there per ``existing``."""
+    """Download one resource into ``folder`` (as ``name``, else ``<kind>.<ext>``), treating a
+    file already there per ``existing``."""
     job = _Download(storage, resolve, where.recording_id, where.kind, progress, on_retry)
     # The slot first, then the URL: it is resolved right before its request, not before a wait.
     async with storage.slot():
         with naming(job):
-            return await job.save(where.resource, target, existing)
+            return await job.save(where.resource, folder, name, existing)
 
 
 class _Download(Fetch):
@@ -179,32 +148,34 @@ class _Download(Fetch):
         self._reported: tuple[int, int | None] | None = None
         self._total: int | None = None
 
-    async def save(self, resource: str, target: Target, existing: OnExisting) -> DownloadResult:
+    async def save(
+        self, resource: str, folder: Folder, name: str | None, existing: OnExisting
+    ) -> DownloadResult:
         api = await self.resolve()
-        directory = await target.open()
-        name = target.name or file_name(self.kind, api.type)
-        path = directory.path / name
+        name = name or file_name(self.kind, api.type)
+        path, url = folder.location(name)
         replace = existing.replace_foreign
-        if await in_thread(lambda: directory.lstat(name)) is not None:
-            found, sha256 = await in_thread(lambda: examine(directory, name, resource, api.size))
-            if found is Found.SAME and existing.skip_same:
+        found = await folder.find(name, resource, api.size)
+        if found is not None:
+            kind, sha256 = found
+            if kind is Found.SAME and existing.skip_same:
                 assert api.size is not None  # noqa: S101 - SAME means the sizes agree
-                return self.result(path, api.size, sha256, skipped=True)
-            if found is Found.FOREIGN and not replace:
-                raise already_exists(path)
+                return self.result(path, url, api.size, sha256, skipped=True)
+            if kind is Found.FOREIGN and not replace:
+                raise already_exists(url or path)
             replace = True  # our own file of this resource, or the caller said so
-        sink = await FileSink.open(
-            directory, name, resource=resource, size=api.size, on_landed=self.landed
+        sink = await folder.open_sink(
+            name, resource=resource, size=api.size, replace=replace, on_landed=self.landed
         )
         async with sink:
             self.etag = sink.etag  # a dead download's partial resumes under its ETag
             await self.retrying(lambda: self.attempt(sink), lambda _: sink.restart())
-            await sink.commit(replace=replace)
+            await sink.commit()
         self.report(sink.received, sink.received)
-        return self.result(path, sink.received, sink.sha256)
+        return self.result(path, url, sink.received, sink.sha256)
 
     def result(
-        self, path: Path, size: int, sha256: str, *, skipped: bool = False
+        self, path: Path, url: str | None, size: int, sha256: str, *, skipped: bool = False
     ) -> DownloadResult:
         return DownloadResult(
             path=path,
@@ -214,6 +185,7 @@ class _Download(Fetch):
             attempts=self.attempts,
             resolutions=self.resolutions,
             skipped=skipped,
+            url=url,
         )
 
     def report(self, done: int, total: int | None) -> None:
@@ -224,7 +196,7 @@ class _Download(Fetch):
     def landed(self, done: int) -> None:
         self.report(done, self._total)
 
-    async def attempt(self, sink: FileSink) -> None:
+    async def attempt(self, sink: Sink) -> None:
         if sink.received and self.etag is None:
             await sink.restart()  # without an ETag, If-Match cannot stop a splice of two versions
         response, total = await self.answer(sink.received)
@@ -247,7 +219,7 @@ class _Download(Fetch):
         raise error
 
     async def _consume(
-        self, response: aiohttp.ClientResponse, total: int | None, sink: FileSink
+        self, response: aiohttp.ClientResponse, total: int | None, sink: Sink
     ) -> None:
         expected = self._total = self._expected(response, total)
         # iter_chunks hands over aiohttp's buffers one by one; iter_any would join them first.

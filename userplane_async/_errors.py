@@ -245,6 +245,18 @@ class DestinationError(DownloadError):
         self.errno = errno
 
 
+class ObjectStoreError(DestinationError):
+    """An object store refused or failed a request (no bucket, access denied, throttled...).
+
+    ``code`` is the store's error code when it said one (``AccessDenied``, ``NoSuchBucket``,
+    ``SlowDown``, ...). Messages name what was being done, never a credential or signature.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, errno: int | None = None) -> None:
+        super().__init__(message, errno=errno)
+        self.code = code
+
+
 #: Documented error codes (userplane-api.md §4.2) and the class each one raises.
 CODE_TO_ERROR: dict[str, type[UserplaneAPIError]] = {
     "API_KEY_REQUIRED": AuthenticationError,

@@ -14,7 +14,7 @@ from ._results import ArchiveReport, ManifestEntry
 @attrs.frozen
 class ArchiveStarted:
     workspace_id: str
-    dest: Path
+    dest: Path | str  # the directory, or an object store's URL
     kinds: tuple[str, ...]
 
 

@@ -40,11 +40,22 @@ def read_entries(root: Path) -> Iterator[ManifestEntry]:
     except FileNotFoundError:
         return
     with os.fdopen(fd, "rb") as file:  # line by line: a million items are never all in memory
-        for line in file:
-            try:
-                yield structure(json.loads(line), ManifestEntry)
-            except (ValueError, ResponseFormatError):
-                continue  # a line torn by a crash, or not ours
+        yield from parse_lines(file)
+
+
+def parse_lines(lines: Iterable[bytes]) -> Iterator[ManifestEntry]:
+    """The manifest entries among ``lines``; torn or foreign lines are skipped."""
+    for line in lines:
+        try:
+            yield structure(json.loads(line), ManifestEntry)
+        except (ValueError, ResponseFormatError):
+            continue  # a line torn by a crash, or not ours
+
+
+def entry_line(entry: ManifestEntry) -> bytes:
+    """One manifest line: every field, nulls too."""
+    fields = {json_key(f): getattr(entry, f.name) for f in attrs.fields(ManifestEntry)}
+    return (json.dumps(fields, separators=(",", ":")) + "\n").encode()
 
 
 def latest_entries(root: Path) -> dict[tuple[str, str, str], ManifestEntry]:
@@ -119,12 +130,11 @@ class Manifest:
 
     def append(self, entry: ManifestEntry) -> None:
         """Record one outcome (a single small append: no thread hop needed)."""
-        fields = {json_key(f): getattr(entry, f.name) for f in attrs.fields(ManifestEntry)}
-        line = json.dumps(fields, separators=(",", ":")) + "\n"  # every field, nulls too
+        line = entry_line(entry)
         try:
             if self._fd < 0:
                 self._fd = self._create()
-            os.write(self._fd, line.encode())
+            os.write(self._fd, line)
         except OSError as exc:
             raise DestinationError(f"cannot append to the manifest: {exc.strerror}") from None
 
@@ -200,9 +210,8 @@ def _sync_and_close(fd: int, remove: list[Path]) -> None:
             break
 
 
-async def verify_archive(dest: str | os.PathLike[str]) -> VerifyReport:
-    """Re-hash every file the manifest of ``dest`` says was saved; no API call is made."""
-    root = Path(dest)
+async def verify_local(root: Path) -> VerifyReport:
+    """Re-hash every file the manifest in ``root`` says was saved."""
     entries = await in_thread(lambda: latest_entries(root))
     missing, mismatched, checked = [], [], 0
     for entry in entries.values():

@@ -10,9 +10,9 @@ from typing import Any
 
 import attrs
 
+from ._destination import Manifest
 from ._errors import DestinationError, UserplaneError
 from ._events import ArchiveEvent, DownloadFinished, ItemFailed
-from ._manifest import Manifest
 from ._models import ResourceKind
 from ._results import DownloadResult, ItemStatus, ManifestEntry
 
@@ -32,14 +32,14 @@ class Outcomes:
     def __init__(
         self,
         workspace_id: str,
-        root: Path,
+        relative: Callable[[Path], str],
         manifest: Manifest,
         emit: Callable[[ArchiveEvent], None],
         *,
         on_broken: Callable[[DestinationError], None],
     ) -> None:
         self._workspace_id = workspace_id
-        self._root = root
+        self._relative = relative
         self._manifest = manifest
         self._emit = emit
         self._on_broken = on_broken
@@ -60,7 +60,7 @@ class Outcomes:
             recording_id,
             kind,
             ItemStatus.SKIPPED if result.skipped else ItemStatus.DOWNLOADED,
-            path=result.path.relative_to(self._root).as_posix(),
+            path=self._relative(result.path),
             size=result.size,
             sha256=result.sha256,
             content_type=result.content_type,

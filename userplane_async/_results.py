@@ -8,7 +8,11 @@ import attrs
 
 @attrs.frozen
 class DownloadResult:
-    """A resource saved to ``path``: its size, SHA-256 and how much work it took."""
+    """A resource saved to ``path``: its size, SHA-256 and how much work it took.
+
+    For an object store, ``url`` is the object's URL (``s3://bucket/key``) and ``path`` its
+    key below the destination's prefix (not a local file); ``url`` is None for local files.
+    """
 
     path: Path
     size: int
@@ -17,6 +21,7 @@ class DownloadResult:
     attempts: int  # storage requests sent
     resolutions: int  # presigned URLs resolved through the API
     skipped: bool = False  # our own earlier download of the same resource was already there
+    url: str | None = None  # the object's URL, when saved to an object store
 
 
 class ItemStatus:
@@ -74,7 +79,7 @@ class ArchiveReport:
     """
 
     workspace_id: str
-    dest: Path
+    dest: Path | str  # the directory, or an object store's URL
     counts: dict[str, int]
     bytes: int
     items: tuple[ManifestEntry, ...]

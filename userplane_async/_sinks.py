@@ -37,7 +37,7 @@ BATCH = 1024 * 1024  # one thread hop per MiB: far fewer hops than chunks, memor
 _NO_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK)
 
 
-def already_exists(path: Path) -> DestinationError:
+def already_exists(path: Path | str) -> DestinationError:
     return DestinationError(
         f"{path} already exists and was not saved by this SDK from the same resource; "
         "pass overwrite=True (--overwrite) to replace it",
@@ -110,7 +110,7 @@ _finish_async = wrap(_finish)
 
 
 class FileSink:
-    """Bytes in, a verified file out: ``send`` chunks, then ``commit`` or ``aclose`` to discard.
+    """A :class:`~._destination.Sink` for a local file. Bytes in, a verified file out: ``send`` chunks, then ``commit`` or ``aclose`` to discard.
 
     ``received`` counts every byte sent since the last ``restart`` (the resume offset; more
     than 0 at the start when a dead download's partial was adopted), ``landed`` the bytes
@@ -126,8 +126,10 @@ class FileSink:
         resource: str | None,
         size: int | None,
         on_landed: Callable[[int], object] | None,
+        replace: bool,
     ) -> None:
         self._partial = partial
+        self._replace = replace
         self._final = final
         self._resource = resource
         self._size = size
@@ -159,12 +161,14 @@ class FileSink:
         resource: str | None = None,
         size: int | None = None,
         on_landed: Callable[[int], object] | None = None,
+        replace: bool = False,
     ) -> FileSink:
         """A partial file for ``final`` in ``directory``; fails here, before any download.
 
         With ``resource`` (and the object's ``size``), a dead download's partial of the same
         resource is resumed and the file is stamped as ours when committed.
-        ``on_landed(bytes_in_file)`` is called each time a batch has been written.
+        ``on_landed(bytes_in_file)`` is called each time a batch has been written. Without
+        ``replace``, the commit keeps a file that appeared at the final name meanwhile.
         """
         try:
             partial = await open_in_thread(
@@ -173,7 +177,7 @@ class FileSink:
             )
         except OSError as exc:
             raise destination_error(exc, f"create a file in {directory.path}") from None
-        return cls(partial, final, resource, size, on_landed)
+        return cls(partial, final, resource, size, on_landed, replace)
 
     async def send(self, chunk: bytes) -> None:
         """Take a chunk; a full batch goes to the disk while the next one fills."""
@@ -192,12 +196,13 @@ class FileSink:
         self._partial.hasher = hashlib.sha256()
         self.received = self.landed = self._handed = self._checkpointed = 0
 
-    async def commit(self, *, replace: bool) -> None:
+    async def commit(self) -> None:
         """Write the rest, fsync, close and rename to the final name; sets ``sha256``.
 
         Without ``replace``, a file that appeared at the final name meanwhile is kept and
         :class:`DestinationError` raised.
         """
+        replace = self._replace
         await self._hand_over()
         await self._settle()
         sha256 = self._partial.hasher.hexdigest()

@@ -174,7 +174,7 @@ class Reporter:
             self.out.print(f"  {entry_text(entry)}")
         if len(failed) > SHOWN_FAILURES:
             more = len(failed) - SHOWN_FAILURES
-            self.out.print(f"  ... and {more} more failed; see {report.dest / 'manifest.jsonl'}")
+            self.out.print(f"  ... and {more} more failed; see the manifest in {report.dest}")
         self._missing(report)
         unfinished = sum(report.counts.get(s, 0) for s in UNFINISHED)
         if unfinished:

@@ -9,7 +9,8 @@ from typing import Any
 import attrs
 
 from .._convert import structure
-from .._download import ARCHIVE, Progress, Target, Where, download, download_into
+from .._destination import Folder
+from .._download import ARCHIVE, Progress, Where, download, download_into
 from .._errors import ConfigurationError
 from .._fetch import OnRetry, StorageSession
 from .._http import ApiTransport
@@ -156,8 +157,14 @@ class Recordings(Namespace):
         overwrite: bool = False,
         progress: Progress | None = None,
         on_retry: OnRetry | None = None,
+        store: Any = None,
     ) -> DownloadResult:
         """Save one resource to ``dest`` (a file, or a directory for ``<kind>.<ext>``).
+
+        ``dest`` may be an object-store URL instead (``s3://bucket/key``, or with a trailing
+        slash a prefix for ``<kind>.<ext>``; also ``gs://``, ``az://``, ``file://``), with
+        credentials from the cloud's usual environment variables; or, with ``store`` (a
+        configured obstore store), a key inside that store. Needs the ``objectstore`` extra.
 
         The file appears whole and verified or not at all. Breaks resume with a fresh URL,
         and a download killed mid-way resumes where it stopped the next time it is asked for.
@@ -173,6 +180,7 @@ class Recordings(Namespace):
             lambda: self.resource(workspace_id, recording_id, kind),
             Where(workspace_id, recording_id, kind),
             dest,
+            store=store,
             overwrite=overwrite,
             progress=progress,
             on_retry=on_retry,
@@ -183,17 +191,17 @@ class Recordings(Namespace):
         workspace_id: str,
         recording_id: str,
         kind: ResourceKind,
-        target: Target,
+        folder: Folder,
         *,
         progress: Progress | None,
         on_retry: OnRetry | None,
     ) -> DownloadResult:
-        """Download into an archive's directory, under the archive's existing-file policy."""
+        """Download into an archive's folder, under the archive's existing-file policy."""
         return await download_into(
             self._storage,
             lambda: self.resource(workspace_id, recording_id, kind),
             Where(workspace_id, recording_id, kind),
-            target,
+            folder,
             ARCHIVE,
             progress=progress,
             on_retry=on_retry,

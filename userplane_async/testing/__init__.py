@@ -16,6 +16,7 @@ from ._clock import FakeClock, ScaledClock
 from ._content import FakeResource
 from ._log import RequestRecord
 from ._redis import RedisServer
+from ._s3server import S3FaultProxy, S3Server
 from ._seeding import DEFAULT_API_KEY
 from ._server import FakeUserplane
 from ._storage_faults import (
@@ -50,6 +51,8 @@ __all__ = [
     "RequestRecord",
     "ResetAfter",
     "S3Error",
+    "S3FaultProxy",
+    "S3Server",
     "ScaledClock",
     "ShiftContentRange",
     "StallAfter",

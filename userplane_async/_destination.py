@@ -10,12 +10,14 @@ needs the ``objectstore`` extra.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import TracebackType
+from types import ModuleType, TracebackType
 from typing import Any, Protocol
 
+from ._errors import ConfigurationError
 from ._provenance import Found
 from ._results import ManifestEntry, VerifyReport
 
@@ -125,6 +127,18 @@ class Destination(Protocol):
         """Re-hash every file the manifest says was saved."""
 
     async def aclose(self) -> None: ...
+
+
+def store_module() -> ModuleType:
+    """``_store``, which needs obstore: a clear error where the extra is not installed."""
+    try:
+        return importlib.import_module("userplane_async._store")
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] != "obstore":
+            raise
+        raise ConfigurationError(
+            "object-store destinations need obstore: pip install 'userplane-async[objectstore]'"
+        ) from None
 
 
 def open_destination(dest: str | os.PathLike[str], store: Any = None) -> Destination:

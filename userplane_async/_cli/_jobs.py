@@ -24,11 +24,13 @@ from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 from .. import (
     ArchiveReport,
     AsyncUserplane,
+    ConfigurationError,
     DownloadResult,
     ManifestEntry,
     UserplaneError,
     verify_archive,
 )
+from .._destination import is_store_url
 from ..testing import FakeUserplane
 from ._bars import LiveReporter
 from ._client import client_options
@@ -201,9 +203,10 @@ async def download(client: AsyncUserplane, args: argparse.Namespace, out: Output
     if out.json_lines:
         out.json(result)
     elif result.skipped:
-        out.print(f"Kept {result.path}: already there ({human_size(result.size)})")
+        out.print(f"Kept {result.url or result.path}: already there ({human_size(result.size)})")
     else:
-        out.print(f"Saved {result.path} ({human_size(result.size)}, sha256 {result.sha256})")
+        saved = result.url or result.path
+        out.print(f"Saved {saved} ({human_size(result.size)}, sha256 {result.sha256})")
     return EXIT_OK
 
 
@@ -221,9 +224,11 @@ def _transfer_bar(out: Output, name: str) -> Iterator[Callable[[int, int | None]
 
 async def verify(args: argparse.Namespace, out: Output) -> int:
     """Re-hash the files the manifest lists; 1 if any is missing or differs."""
-    dest = Path(args.dest)
-    if not await anyio.Path(dest / MANIFEST).is_file():
-        raise FileNotFoundError(f"no {MANIFEST} in {dest}: is it an archive?")
+    dest: str | Path = args.dest
+    if not is_store_url(dest):
+        dest = Path(dest)
+        if not await anyio.Path(dest / MANIFEST).is_file():
+            raise FileNotFoundError(f"no {MANIFEST} in {dest}: is it an archive?")
     report = await verify_archive(dest)
     if out.json_lines:
         out.json({**to_json(report), "ok": report.ok})
@@ -240,6 +245,22 @@ async def verify(args: argparse.Namespace, out: Output) -> int:
                 f"Fetch them again with: userplane-async archive {workspace_id} {dest} --verify"
             )
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+async def cleanup(args: argparse.Namespace, out: Output) -> int:
+    """Abort our incomplete multipart uploads under an s3:// archive."""
+    if not is_store_url(args.dest):
+        raise ConfigurationError("cleanup works on s3:// URLs (s3://bucket/prefix)")
+    from .._store import cleanup_uploads
+
+    aborted = await cleanup_uploads(args.dest, older_than=args.older_than)
+    if out.json_lines:
+        out.json({"aborted": aborted})
+    else:
+        for key in aborted:
+            out.print(f"aborted: {key}")
+        out.print(f"Aborted {len(aborted)} incomplete uploads under {args.dest}")
+    return EXIT_OK
 
 
 def _where(entry: ManifestEntry) -> str:

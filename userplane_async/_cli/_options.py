@@ -53,6 +53,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def kind_list(text: str) -> list[str]:
     """``video,thumbnail`` -> the kinds, each checked against :class:`ResourceKind`."""
     kinds = [part.strip() for part in text.split(",") if part.strip()]
@@ -182,7 +192,9 @@ def _add_saving_commands(commands: _Commands) -> None:
         "archive", _jobs.archive, "archive a workspace into DEST (resumable)", budget=True
     )
     archive.add_argument("workspace_id", metavar="WORKSPACE_ID")
-    archive.add_argument("dest", metavar="DEST")
+    archive.add_argument(
+        "dest", metavar="DEST", help="a directory, or an s3://, gs://, az:// or file:// URL"
+    )
     _archive_options(archive)
     _concurrency_option(archive)
     archive.add_argument(
@@ -197,13 +209,32 @@ def _add_saving_commands(commands: _Commands) -> None:
     download.add_argument("recording_id", metavar="RECORDING_ID")
     download.add_argument("kind", metavar="KIND", choices=KINDS, help=", ".join(KINDS))
     download.add_argument(
-        "dest", metavar="DEST", nargs="?", default=".", help="file or directory (default: .)"
+        "dest",
+        metavar="DEST",
+        nargs="?",
+        default=".",
+        help="file or directory, or an s3://... URL (a trailing / names a prefix; default: .)",
     )
     download.add_argument("--overwrite", action="store_true", help="replace a file already there")
     verify = commands.add(
         "verify", _jobs.verify, "re-hash an archive against its manifest", client=False
     )
-    verify.add_argument("dest", metavar="DEST")
+    verify.add_argument("dest", metavar="DEST", help="a directory, or an s3://, gs://... URL")
+    cleanup = commands.add(
+        "cleanup",
+        _jobs.cleanup,
+        "abort the incomplete multipart uploads killed archive runs left under an s3:// DEST",
+        client=False,
+    )
+    cleanup.add_argument("dest", metavar="DEST", help="s3://bucket/prefix of the archive")
+    cleanup.add_argument(
+        "--older-than",
+        type=non_negative_float,
+        default=3600.0,
+        metavar="SECONDS",
+        help="only uploads started this long ago: a run still under way keeps its own "
+        "(default: 3600)",
+    )
     demo = commands.add(
         "demo",
         _jobs.demo,

@@ -188,9 +188,8 @@ class ObjectSink:
         self._pending = []
         self.sha256 = await in_thread(lambda: hashlib.sha256(data).hexdigest())
         attributes = {**self._stamp(), SHA256_KEY: self.sha256}
-        if not self._replace:
-            await self._check_free()  # some S3-compatible stores ignore If-None-Match
         try:
+            await self._check_free()  # some S3-compatible stores ignore If-None-Match
             result = await obstore.put_async(
                 self._store,
                 self._key,
@@ -198,7 +197,7 @@ class ObjectSink:
                 attributes=attributes,
                 mode="overwrite" if self._replace else "create",
             )
-        except (exceptions.AlreadyExistsError, exceptions.PreconditionError):
+        except (FileExistsError, exceptions.AlreadyExistsError, exceptions.PreconditionError):
             raise already_exists(self._shown) from None
         except Exception as exc:
             raise store_error(exc, f"write {self._shown}") from None

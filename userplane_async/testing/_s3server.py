@@ -6,6 +6,8 @@ Needs ``moto[server]`` (and boto3, which it brings, to make buckets and look ins
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
 import signal
 import socket
@@ -137,6 +139,7 @@ class S3FaultProxy:
         self.requests: list[tuple[str, str, str]] = []
         self.failed = 0
         self._faults: list[tuple[int, str, int, Match]] = []
+        self._waiters: list[tuple[Match, asyncio.Event]] = []
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
         self.port = 0
@@ -150,8 +153,17 @@ class S3FaultProxy:
     ) -> None:
         self._faults.append((status, code, times, match or (lambda request: True)))
 
+    async def wait_for(self, match: Match) -> None:
+        """Return when a request that ``match`` accepts comes in."""
+        seen = asyncio.Event()
+        self._waiters.append((match, seen))
+        await seen.wait()
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path, request.query_string))
+        for match, seen in self._waiters:
+            if match(request):
+                seen.set()
         for number, (status, code, times, match) in enumerate(self._faults):
             if times > 0 and match(request):
                 self._faults[number] = (status, code, times - 1, match)
@@ -165,7 +177,7 @@ class S3FaultProxy:
             request.method,
             self.upstream + request.rel_url.raw_path_qs,
             headers=headers,
-            data=await request.read(),
+            data=io.BytesIO(await request.read()),
             allow_redirects=False,
         ) as answer:
             body = await answer.read()

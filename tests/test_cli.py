@@ -223,6 +223,7 @@ _OPTIONS = {
     "archive": _OUTPUT | _CONNECTION | _BUDGET | _ARCHIVING | {"--recording"},
     "download": _OUTPUT | _CONNECTION | {"--overwrite"},
     "verify": _OUTPUT,
+    "cleanup": _OUTPUT | {"--older-than"},
     "demo": _OUTPUT | _ARCHIVING,
     "fake-server": _OUTPUT | {"--port", "--keys", "--rate-limit", "--daily-limit"},
     "recordings list": _OUTPUT

@@ -391,3 +391,65 @@ async def test_sigkill_mid_upload_leaves_nothing_visible_and_cleanup_aborts_the_
     assert old.returncode == 0
     assert b"Aborted 1 incomplete uploads" in old.stdout
     assert s3.uploads() == []
+
+
+# --- other ways to name a destination ---------------------------------------------------------
+
+
+async def test_a_configured_store_takes_a_prefix_and_never_shows_its_credentials(
+    client: AsyncUserplane, archive: Archive, s3: Bucket
+) -> None:
+    from obstore.store import S3Store
+
+    archive.add("rec_a")
+    store = S3Store(
+        s3.name,
+        endpoint=s3.server.endpoint,
+        access_key_id="testing",
+        secret_access_key=SECRET,
+        region="us-east-1",
+        client_options={"allow_http": True},
+    )
+    seen: list[object] = []
+
+    report = await client.archive(WS, "via/store", store=store, on_event=seen.append)
+
+    assert report.ok
+    assert report.dest == f"{s3.url}/via/store"
+    assert resources(s3.objects("via/store/")) == archived(archive, "via/store")
+    assert (await verify_archive("via/store", store=store)).ok
+    single = await client.recordings.download(WS, "rec_a", "action", "one/", store=store)
+    assert single.url == f"{s3.url}/one/action.json"
+    assert s3.objects("one/") == {"one/action.json": archive.objects["rec_a", "action"]}
+    assert SECRET not in repr([report, single, *seen])
+
+
+async def test_a_store_without_metadata_still_archives_whole(
+    client: AsyncUserplane, archive: Archive
+) -> None:
+    """obstore's in-memory store keeps no attributes: objects carry no hash, the manifest does."""
+    from obstore.store import MemoryStore
+
+    archive.add("rec_a", sizes={"video": BIG})
+    store = MemoryStore()
+
+    report = await client.archive(WS, "", store=store)
+
+    assert report.counts == {"downloaded": 5}
+    assert (await client.archive(WS, "", store=store)).counts == {"skipped": 5}
+    assert (await verify_archive("", store=store)).ok
+
+
+async def test_a_file_url_is_a_local_directory(
+    client: AsyncUserplane, archive: Archive, tmp_path: Path
+) -> None:
+    archive.add("rec_a")
+    dest = tmp_path / "via file url"
+
+    report = await client.archive(WS, dest.as_uri())
+
+    assert report.ok
+    assert report.dest == dest
+    assert (dest / "manifest.jsonl").is_file()
+    assert (dest / WS / "rec_a" / "video.webm").read_bytes() == archive.objects["rec_a", "video"]
+    assert (await verify_archive(dest.as_uri())).ok

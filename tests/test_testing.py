@@ -108,6 +108,8 @@ def test_public_names() -> None:
         "RequestRecord",
         "ResetAfter",
         "S3Error",
+        "S3FaultProxy",
+        "S3Server",
         "ScaledClock",
         "ShiftContentRange",
         "StallAfter",

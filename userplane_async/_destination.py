@@ -16,13 +16,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
 
 from ._errors import ConfigurationError
 from ._provenance import Found
 from ._results import ManifestEntry, VerifyReport
 
-#: The URL schemes that name an object store rather than a local path.
-STORE_SCHEMES = ("s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://", "file://")
+#: The URL schemes that name an object store rather than a local path. (``file://`` names a
+#: local directory, served by the local sink: fsync, atomic rename, resumable partials.)
+STORE_SCHEMES = ("s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://")
 
 
 def is_store_url(dest: object) -> bool:
@@ -129,6 +131,17 @@ class Destination(Protocol):
     async def aclose(self) -> None: ...
 
 
+def local_path(dest: str | os.PathLike[str]) -> str | os.PathLike[str]:
+    """A path, or the path a ``file://`` URL names (a trailing slash kept: it names a
+    folder)."""
+    if isinstance(dest, str) and dest.lower().startswith("file://"):
+        parts = urlsplit(dest)
+        if parts.netloc not in ("", "localhost"):
+            raise ConfigurationError("a file:// URL names this machine: file:///path")
+        return unquote(parts.path)
+    return dest
+
+
 def store_module() -> ModuleType:
     """``_store``, which needs obstore: a clear error where the extra is not installed."""
     try:
@@ -150,7 +163,7 @@ def open_destination(dest: str | os.PathLike[str], store: Any = None) -> Destina
         return store_destination(str(os.fspath(dest)), store)
     from ._localdest import LocalDestination
 
-    return LocalDestination(Path(dest))
+    return LocalDestination(Path(local_path(dest)))
 
 
 async def download_place(
@@ -164,7 +177,7 @@ async def download_place(
         return store_place(str(os.fspath(dest)), store)
     from ._localdest import local_place
 
-    return await local_place(dest)
+    return await local_place(local_path(dest))
 
 
 async def verify_archive(dest: str | os.PathLike[str], *, store: Any = None) -> VerifyReport:

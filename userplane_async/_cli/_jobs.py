@@ -30,7 +30,7 @@ from .. import (
     UserplaneError,
     verify_archive,
 )
-from .._destination import is_store_url
+from .._destination import is_store_url, local_path, store_module
 from ..testing import FakeUserplane
 from ._bars import LiveReporter
 from ._client import client_options
@@ -226,7 +226,7 @@ async def verify(args: argparse.Namespace, out: Output) -> int:
     """Re-hash the files the manifest lists; 1 if any is missing or differs."""
     dest: str | Path = args.dest
     if not is_store_url(dest):
-        dest = Path(dest)
+        dest = Path(local_path(dest))
         if not await anyio.Path(dest / MANIFEST).is_file():
             raise FileNotFoundError(f"no {MANIFEST} in {dest}: is it an archive?")
     report = await verify_archive(dest)
@@ -251,9 +251,7 @@ async def cleanup(args: argparse.Namespace, out: Output) -> int:
     """Abort our incomplete multipart uploads under an s3:// archive."""
     if not is_store_url(args.dest):
         raise ConfigurationError("cleanup works on s3:// URLs (s3://bucket/prefix)")
-    from .._store import cleanup_uploads
-
-    aborted = await cleanup_uploads(args.dest, older_than=args.older_than)
+    aborted = await store_module().cleanup_uploads(args.dest, older_than=args.older_than)
     if out.json_lines:
         out.json({"aborted": aborted})
     else:

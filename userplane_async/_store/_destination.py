@@ -61,7 +61,7 @@ class StoreFolder:
     ) -> ObjectSink:
         relative = self._relative(name)
         return ObjectSink(
-            self._objects.store,
+            self._objects,
             self._objects.key(relative),
             self._objects.url(relative),
             resource=resource,

@@ -8,6 +8,7 @@ from typing import Any
 
 import obstore
 from obstore import exceptions
+from obstore.store import LocalStore, MemoryStore
 
 from .._threads import in_thread
 from ._errors import is_missing, store_error
@@ -24,6 +25,8 @@ class Objects:
         self.prefix = prefix.strip("/")
         self.shown = shown.rstrip("/")
         self._outer = outer.strip("/")
+        # obstore's local and in-memory stores keep no attributes (they raise instead).
+        self.keeps_attributes = not isinstance(store, (LocalStore, MemoryStore))
 
     def key(self, relative: str) -> str:
         return f"{self.prefix}/{relative}" if self.prefix else relative
@@ -67,7 +70,7 @@ class Objects:
                 self.store,
                 self.key(relative),
                 data,
-                attributes=attributes,
+                attributes=attributes if self.keeps_attributes else None,
                 mode="overwrite" if replace else "create",
             )
         except Exception as exc:

@@ -25,6 +25,7 @@ from obstore import exceptions
 from .._sinks import already_exists
 from .._threads import in_thread, wait_out
 from ._errors import store_error
+from ._objects import Objects
 
 BATCH = 1024 * 1024  # hashed in a thread and handed to the upload a MiB at a time
 SHA256_KEY = "userplane-sha256"
@@ -50,7 +51,7 @@ class _Upload:
                 store,
                 key,
                 self._chunks(),
-                attributes=attributes,
+                attributes=attributes or None,
                 use_multipart=True,
                 chunk_size=part_size,
                 max_concurrency=in_flight,
@@ -115,7 +116,7 @@ class ObjectSink:
 
     def __init__(
         self,
-        store: Any,
+        objects: Objects,
         key: str,
         shown: str,
         *,
@@ -126,7 +127,8 @@ class ObjectSink:
         part_size: int,
         parts_in_flight: int,
     ) -> None:
-        self._store = store
+        self._store = objects.store
+        self._keeps_attributes = objects.keeps_attributes
         self._key = key
         self._shown = shown  # the object's URL, for messages
         self._resource = resource
@@ -187,14 +189,14 @@ class ObjectSink:
         data = b"".join(self._pending)
         self._pending = []
         self.sha256 = await in_thread(lambda: hashlib.sha256(data).hexdigest())
-        attributes = {**self._stamp(), SHA256_KEY: self.sha256}
+        attributes = {**self._stamp(), SHA256_KEY: self.sha256} if self._keeps_attributes else {}
         try:
             await self._check_free()  # some S3-compatible stores ignore If-None-Match
             result = await obstore.put_async(
                 self._store,
                 self._key,
                 data,
-                attributes=attributes,
+                attributes=attributes or None,
                 mode="overwrite" if self._replace else "create",
             )
         except (FileExistsError, exceptions.AlreadyExistsError, exceptions.PreconditionError):
@@ -217,6 +219,8 @@ class ObjectSink:
         raise FileExistsError(self._shown)
 
     def _stamp(self) -> dict[str, str]:
+        if not self._keeps_attributes:
+            return {}
         stamp = {RESOURCE_KEY: self._resource}
         if self._size is not None:
             stamp[SIZE_KEY] = str(self._size)

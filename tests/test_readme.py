@@ -3,7 +3,8 @@
 Each ```python and ```sh block runs in a subprocess, in a fresh directory, with
 ``USERPLANE_API_KEY`` and ``USERPLANE_BASE_URL`` pointing at a fake seeded with the demo
 workspace, as a reader who pasted ``userplane-async fake-server``'s export lines would, and
-``REDIS_URL`` at a throwaway valkey-server. A block
+``REDIS_URL`` at a throwaway valkey-server, and the ``AWS_*`` variables at a throwaway S3
+server (moto) with the bucket ``my-archive``. A block
 right after a ``<!-- not run by tests/test_readme.py: why -->`` line is left out, with its why.
 """
 
@@ -17,13 +18,14 @@ from pathlib import Path
 import anyio
 import pytest
 
-from userplane_async.testing import FakeUserplane
+from userplane_async.testing import FakeUserplane, S3Server
 
 pytestmark = pytest.mark.anyio
 
 README = Path(__file__).parent.parent / "README.md"
 _BLOCK = re.compile(r"^```(?P<lang>\w*)\n(?P<code>.*?)^```$", re.MULTILINE | re.DOTALL)
 _SKIP = "<!-- not run by tests/test_readme.py:"
+BUCKET = "my-archive"  # the README's bucket
 _RUNNERS = {
     "python": [sys.executable, "example.py"],
     "sh": ["bash", "-euo", "pipefail", "example.py"],
@@ -53,14 +55,21 @@ def test_the_readme_has_examples_of_both_kinds() -> None:
 
 @pytest.mark.parametrize(("lang", "code"), _examples())
 async def test_readme_example_runs(
-    fake_userplane: FakeUserplane, redis_url: str, tmp_path: Path, lang: str, code: str
+    fake_userplane: FakeUserplane,
+    redis_url: str,
+    s3_server: S3Server,
+    tmp_path: Path,
+    lang: str,
+    code: str,
 ) -> None:
+    s3_server.client().create_bucket(Bucket=BUCKET)  # again for each block: moto answers 200
     (tmp_path / "example.py").write_text(code, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("USERPLANE_")}
     env |= {
         "USERPLANE_API_KEY": fake_userplane.api_key,
         "USERPLANE_BASE_URL": fake_userplane.base_url,
         "REDIS_URL": redis_url,  # for the examples of a shared budget
+        **s3_server.env,  # for the examples of archiving into a bucket
         # The console script installed beside this interpreter, as after `pip install`.
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
     }

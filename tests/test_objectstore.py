@@ -145,7 +145,7 @@ async def test_many_segments_are_merged_and_nothing_is_forgotten(
 async def test_an_object_already_at_a_key_is_never_adopted(
     client: AsyncUserplane, archive: Archive, s3: Bucket
 ) -> None:
-    """Row 49: an object the manifest does not vouch for is replaced by a verified download."""
+    """An object the manifest does not vouch for is replaced by a verified download (#49)."""
     archive.add("rec_a")
     planted = key("p", "rec_a", "thumbnail")
     s3.put(planted, b"somebody else's bytes")
@@ -175,6 +175,7 @@ async def test_verify_catches_an_object_replaced_behind_our_back(
 async def test_a_bucket_that_is_not_there_stops_the_run_before_any_api_call(
     client: AsyncUserplane, archive: Archive, s3: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No bucket: a typed error naming no secret, and no API call spent (#46)."""
     archive.add("rec_a")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
 
@@ -202,7 +203,7 @@ async def test_access_denied_stops_the_run_before_any_api_call(
 async def test_throttled_parts_are_retried_and_the_object_completes_once(
     client: AsyncUserplane, archive: Archive, s3: Bucket, proxy: S3FaultProxy
 ) -> None:
-    """Row 45: 503 SlowDown on some parts."""
+    """503 SlowDown on some parts: retried, and the object completes once (#45)."""
     archive.add("rec_big", sizes={"video": BIG})
     proxy.fail(503, "SlowDown", times=2, match=is_part)
 
@@ -298,7 +299,7 @@ async def test_cancelling_mid_upload_aborts_it(
     proxy: S3FaultProxy,
     when: str,
 ) -> None:
-    """Row 48: cancelled at an await while parts are in flight, nothing of ours is left."""
+    """Cancelled at an await while parts are in flight, nothing of ours is left (#48)."""
     archive.add("rec_big", sizes={"video": 3 * BIG})
     fake_userplane.script_storage(StallAfter(20 * MIB), kind="video")
     wanted = creates_upload if when == "first part on its way" else is_part
@@ -364,8 +365,8 @@ async def test_cli_archive_and_verify_a_bucket(archive: Archive, s3: Bucket) -> 
 async def test_sigkill_mid_upload_leaves_nothing_visible_and_cleanup_aborts_the_rest(
     fake_userplane: FakeUserplane, archive: Archive, s3: Bucket, proxy: S3FaultProxy
 ) -> None:
-    """Row 47: a killed run leaves an incomplete upload no reader sees; a re-run completes and
-    ``cleanup`` aborts what the dead run left."""
+    """A killed run leaves an incomplete upload no reader sees; a re-run completes and
+    ``cleanup`` aborts what the dead run left (#47)."""
     archive.add("rec_big", sizes={"video": 3 * BIG})
     fake_userplane.script_storage(StallAfter(20 * MIB), kind="video")
     dest = f"{s3.url}/k"
@@ -453,3 +454,15 @@ async def test_a_file_url_is_a_local_directory(
     assert (dest / "manifest.jsonl").is_file()
     assert (dest / WS / "rec_a" / "video.webm").read_bytes() == archive.objects["rec_a", "video"]
     assert (await verify_archive(dest.as_uri())).ok
+
+
+async def test_a_url_obstore_cannot_use_is_a_configuration_error_without_its_secrets(
+    client: AsyncUserplane, archive: Archive
+) -> None:
+    from userplane_async import ConfigurationError
+
+    archive.add("rec_a")
+    with pytest.raises(ConfigurationError) as caught:
+        await client.archive(WS, f"az://user:{SECRET}@/?sig={SECRET}")
+    assert SECRET not in f"{caught.value} {caught.value!r}"
+    assert archive.fake.api_requests() == []

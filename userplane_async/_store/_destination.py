@@ -127,10 +127,10 @@ def _objects(dest: str, store: Any) -> Objects:
         return Objects(store, dest, shown, getattr(store, "prefix", None) or "")
     try:
         opened = obstore.store.from_url(dest, client_options=_client_options())
-    except Exception as exc:
-        message = f"cannot use {_without_query(dest)} as a destination: {exc}"
+    except Exception:  # its text may repeat the URL, and with it any credentials in it
+        message = f"cannot use {_shown(dest)} as a destination: obstore does not recognise it"
         raise ConfigurationError(message) from None
-    return Objects(opened, "", _without_query(dest), urlsplit(_without_query(dest)).path)
+    return Objects(opened, "", _shown(dest), urlsplit(_shown(dest)).path)
 
 
 def _client_options() -> ClientConfig:
@@ -152,8 +152,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _without_query(url: str) -> str:
-    return url.split("?", 1)[0].split("#", 1)[0]
+def _shown(url: str) -> str:
+    """``url`` without a query, fragment or user info: how messages and results name it."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="").geturl()
 
 
 def _describe(store: Any) -> str:

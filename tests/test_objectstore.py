@@ -7,6 +7,7 @@ the fake, over real sockets, as everywhere else.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import signal
@@ -466,3 +467,94 @@ async def test_a_url_obstore_cannot_use_is_a_configuration_error_without_its_sec
         await client.archive(WS, f"az://user:{SECRET}@/?sig={SECRET}")
     assert SECRET not in f"{caught.value} {caught.value!r}"
     assert archive.fake.api_requests() == []
+
+
+# --- what a review found ------------------------------------------------------------------------
+
+
+async def test_a_bucket_that_denies_deletes_keeps_working_past_many_segments(
+    client: AsyncUserplane,
+    archive: Archive,
+    s3: Bucket,
+    proxy: S3FaultProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from userplane_async._store import _manifest
+
+    monkeypatch.setattr(_manifest, "COMPACT_OVER", 2)
+    ids = archive.add_many(4)
+    dest = f"{s3.url}/nd"
+    proxy.fail(403, "AccessDenied", match=lambda r: r.method == "DELETE" or "delete" in r.query)
+    for recording_id in ids[:3]:
+        await client.archive(WS, dest, kinds=["action"], recording_ids=[recording_id])
+
+    for _ in range(2):  # merging, the deletes refused: both runs go on
+        report = await client.archive(WS, dest, kinds=["action"])
+        assert report.ok
+    assert report.counts == {"skipped": 4}
+
+
+async def test_a_run_merges_its_own_segments_at_the_end(
+    client: AsyncUserplane, archive: Archive, s3: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from userplane_async._store import _manifest
+
+    monkeypatch.setattr(_manifest, "FLUSH_LINES", 2)
+    archive.add_many(7)
+    dest = f"{s3.url}/own"
+
+    assert (await client.archive(WS, dest, kinds=["action"])).ok
+
+    segments = [k for k in s3.objects("own/") if k.endswith(".jsonl")]
+    assert len(segments) == 1
+    assert segments[0].endswith("~run.jsonl")
+    assert (await client.archive(WS, dest, kinds=["action"])).counts == {"skipped": 7}
+
+
+async def test_verify_of_a_prefix_without_an_archive_is_an_error(s3: Bucket) -> None:
+    with pytest.raises(DestinationError, match="no manifest"):
+        await verify_archive(f"{s3.url}/nothing-here")
+    done = await anyio.run_process(
+        _console("verify", f"{s3.url}/nothing-here?sig={SECRET}"), check=False
+    )
+    assert done.returncode == 3
+    assert SECRET.encode() not in done.stdout + done.stderr
+
+
+async def test_a_refusal_keeps_the_stores_error_code(
+    client: AsyncUserplane, archive: Archive, s3: Bucket, proxy: S3FaultProxy
+) -> None:
+    archive.add("rec_a")
+    proxy.fail(403, "AccessDenied", match=lambda r: r.method == "HEAD")
+
+    with pytest.raises(ObjectStoreError) as caught:
+        await client.recordings.download(WS, "rec_a", "thumbnail", f"{s3.url}/h/")
+
+    assert caught.value.code == "AccessDenied"
+
+
+async def test_a_refusal_mid_run_stops_the_run_and_defers_the_rest(
+    client: AsyncUserplane, archive: Archive, s3: Bucket, proxy: S3FaultProxy
+) -> None:
+    archive.add_many(3)
+    proxy.fail(403, "ExpiredToken", match=lambda r: r.method == "PUT" and "/rec_" in r.path)
+
+    report = await client.archive(WS, f"{s3.url}/e", concurrency=1)
+
+    assert report.interrupted is not None
+    assert "refused" in report.interrupted
+    assert report.counts["failed"] == 5  # the first recording's items
+    assert report.counts["deferred"] == 10
+
+
+async def test_an_event_handler_that_raises_leaves_no_task_behind(
+    client: AsyncUserplane, archive: Archive, s3: Bucket
+) -> None:
+    archive.add("rec_a")
+
+    def explode(event: object) -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        await client.archive(WS, f"{s3.url}/x", on_event=explode)
+    assert [t for t in asyncio.all_tasks() if "flush" in repr(t)] == []

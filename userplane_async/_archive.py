@@ -26,6 +26,7 @@ from ._errors import (
     GoneError,
     InvalidIDError,
     NotFoundError,
+    ObjectStoreError,
     RateLimitError,
     ResourceUnavailableError,
     UserplaneError,
@@ -242,6 +243,8 @@ class _Run:
         if isinstance(exc, RateLimitError) and self._out_of_budget(exc):
             self._stop(exc, "the API budget ran out; a re-run continues")
             return self._deferred()
+        if isinstance(exc, ObjectStoreError) and exc.refuses_all:
+            self._stop(exc, f"the object store refused us: {exc}")
         if isinstance(exc, AuthenticationError) or getattr(exc, "code", None) == "API_KEY_DISABLED":
             self._stop(exc, f"the API key was refused: {exc}")
             self.fatal = self.fatal or exc

@@ -24,11 +24,21 @@ from ._results import ManifestEntry, VerifyReport
 
 #: The URL schemes that name an object store rather than a local path. (``file://`` names a
 #: local directory, served by the local sink: fsync, atomic rename, resumable partials.)
-STORE_SCHEMES = ("s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://")
+STORE_SCHEMES = (
+    *("s3://", "s3a://", "gs://", "az://", "azure://", "abfs://", "abfss://"),
+    *("https://", "http://"),  # obstore knows S3, R2 and Azure hosts (and plain WebDAV)
+)
 
 
 def is_store_url(dest: object) -> bool:
     return isinstance(dest, str) and dest.lower().startswith(STORE_SCHEMES)
+
+
+def shown_url(url: str) -> str:
+    """``url`` without a query, fragment or user info (an Azure SAS, a password): how
+    messages and results name it."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="").geturl()
 
 
 class Sink(Protocol):

@@ -256,6 +256,26 @@ class ObjectStoreError(DestinationError):
         super().__init__(message, errno=errno)
         self.code = code
 
+    @property
+    def refuses_all(self) -> bool:
+        """The store refuses us as a whole (no bucket, no access): nothing more can succeed."""
+        return self.code in _REFUSALS
+
+
+# The object store's codes for "not here, not by you": a run that meets one stops.
+_REFUSALS = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "ExpiredToken",
+        "InvalidAccessKeyId",
+        "InvalidBucketName",
+        "InvalidToken",
+        "NoSuchBucket",
+        "SignatureDoesNotMatch",
+    }
+)
+
 
 #: Documented error codes (userplane-api.md §4.2) and the class each one raises.
 CODE_TO_ERROR: dict[str, type[UserplaneAPIError]] = {

@@ -30,7 +30,7 @@ from .. import (
     UserplaneError,
     verify_archive,
 )
-from .._destination import is_store_url, local_path, store_module
+from .._destination import is_store_url, local_path, shown_url, store_module
 from ..testing import FakeUserplane
 from ._bars import LiveReporter
 from ._client import client_options
@@ -224,12 +224,15 @@ def _transfer_bar(out: Output, name: str) -> Iterator[Callable[[int, int | None]
 
 async def verify(args: argparse.Namespace, out: Output) -> int:
     """Re-hash the files the manifest lists; 1 if any is missing or differs."""
-    dest: str | Path = args.dest
-    if not is_store_url(dest):
-        dest = Path(local_path(dest))
+    dest: str | Path
+    if is_store_url(args.dest):
+        report = await verify_archive(args.dest)
+        dest = shown_url(args.dest)
+    else:
+        dest = Path(local_path(args.dest))
         if not await anyio.Path(dest / MANIFEST).is_file():
             raise FileNotFoundError(f"no {MANIFEST} in {dest}: is it an archive?")
-    report = await verify_archive(dest)
+        report = await verify_archive(dest)
     if out.json_lines:
         out.json({**to_json(report), "ok": report.ok})
     else:
@@ -257,7 +260,7 @@ async def cleanup(args: argparse.Namespace, out: Output) -> int:
     else:
         for key in aborted:
             out.print(f"aborted: {key}")
-        out.print(f"Aborted {len(aborted)} incomplete uploads under {args.dest}")
+        out.print(f"Aborted {len(aborted)} incomplete uploads under {shown_url(args.dest)}")
     return EXIT_OK
 
 

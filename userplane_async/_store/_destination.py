@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import obstore.store
 
+from .._destination import shown_url
 from .._errors import ConfigurationError
 from .._provenance import Found
 from .._results import VerifyReport
@@ -128,9 +129,9 @@ def _objects(dest: str, store: Any) -> Objects:
     try:
         opened = obstore.store.from_url(dest, client_options=_client_options())
     except Exception:  # its text may repeat the URL, and with it any credentials in it
-        message = f"cannot use {_shown(dest)} as a destination: obstore does not recognise it"
+        message = f"cannot use {shown_url(dest)} as a destination: obstore does not recognise it"
         raise ConfigurationError(message) from None
-    return Objects(opened, "", _shown(dest), urlsplit(_shown(dest)).path)
+    return Objects(opened, "", shown_url(dest), urlsplit(shown_url(dest)).path)
 
 
 def _client_options() -> ClientConfig:
@@ -150,12 +151,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _shown(url: str) -> str:
-    """``url`` without a query, fragment or user info: how messages and results name it."""
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2], query="", fragment="").geturl()
 
 
 def _describe(store: Any) -> str:

@@ -12,19 +12,6 @@ from .._errors import ObjectStoreError
 
 _CODE = re.compile(r"<Code>([A-Za-z]{1,64})</Code>")
 _STATUS = re.compile(r"status code: (\d{3})")
-# The store refuses us as a whole: no run can do anything here, so it stops before it starts.
-FATAL_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AllAccessDisabled",
-        "InvalidAccessKeyId",
-        "InvalidBucketName",
-        "NoSuchBucket",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "InvalidToken",
-    }
-)
 
 
 def store_error(exc: BaseException, action: str) -> ObjectStoreError:

@@ -1,13 +1,15 @@
 """The manifest of an archive in a bucket: run segments under ``DEST/manifest.jsonl.d/``.
 
-Object stores cannot append, so each run writes its lines as new segment objects, one every
-few seconds (or every few hundred lines, and at the end), never rewriting one. Segment names
-sort by the time they were written, and reading applies them in that order, so the latest
-line for an item wins, as in ``manifest.jsonl``. A run killed mid-way loses only the lines
-not flushed yet: those items are found again by the next run, which cannot vouch for their
-objects and so downloads them anew. When a run finds many segments it merges them into one
-(written before the merged ones are deleted, and named to sort right after the last of them,
-so a crash between the two steps changes nothing). A re-run over a complete archive reads
+Object stores cannot append, so each run writes its lines as new segment objects, never
+rewriting one: after 2 seconds, then at growing intervals up to 30 seconds (or every few
+hundred lines), and at the end, when it merges its own segments into one. Segment names sort
+by the time they were written, and reading applies them in that order, so the latest line
+for an item wins, as in ``manifest.jsonl``. A run killed mid-way loses only the lines not
+flushed yet: those items are found again by the next run, which cannot vouch for their
+objects and so downloads them anew. When a run finds many segments it merges them into one.
+A merged segment is written before the ones it merges are deleted (a bucket may deny the
+deletes: then they stay, harmlessly), and named to sort right after the last of them, so a
+crash between the two steps changes nothing. A re-run over a complete archive reads
 the manifest with a list and a handful of GETs, and lists the workspace's objects once to
 check their sizes, with no API call.
 """
@@ -31,7 +33,8 @@ from ._objects import Objects
 logger = logging.getLogger("userplane_async")
 
 SEGMENTS = "manifest.jsonl.d"
-FLUSH_SECONDS = 2.0
+FLUSH_SECONDS = 2.0  # the first wait between segments; each wait is longer, up to
+FLUSH_AT_MOST = 30.0  # this, so a run of hours writes hundreds of segments, not thousands
 FLUSH_LINES = 500
 COMPACT_OVER = 32  # segments; more than this at the start of a run are merged into one
 _WRITE_CHECK = f"{SEGMENTS}/write-check"  # overwritten by every run: proves we may write
@@ -60,6 +63,7 @@ class StoreManifest:
         self._done = done
         self._sizes = sizes  # key -> size of every object under the workspace, as listed
         self._lines: list[bytes] = []
+        self._mine: list[bytes] = []  # every line of this run, merged into one at the end
         self._written: list[str] = []  # this run's segments
         self._broken: DestinationError | None = None
         self._wake = asyncio.Event()
@@ -79,7 +83,6 @@ class StoreManifest:
         manifest = cls(objects, final, directory_owners(entries), sizes)
         if len(segments) > COMPACT_OVER:
             await manifest._compact(segments, everything)
-        manifest._flusher = asyncio.ensure_future(manifest._flush_now_and_then())
         return manifest
 
     def previous(self, recording_id: str, kind: str) -> ManifestEntry | None:
@@ -98,7 +101,11 @@ class StoreManifest:
     def append(self, entry: ManifestEntry) -> None:
         if self._broken is not None:
             raise self._broken
-        self._lines.append(entry_line(entry))
+        line = entry_line(entry)
+        self._lines.append(line)
+        self._mine.append(line)
+        if self._flusher is None:  # started by the first line: a run that records nothing
+            self._flusher = asyncio.ensure_future(self._flush_now_and_then())  # leaves no task
         if len(self._lines) >= FLUSH_LINES:
             self._wake.set()
 
@@ -110,15 +117,29 @@ class StoreManifest:
             await wait_out(self._flusher)
         if discard:
             await wait_out(self._objects.delete(self._written))
-        if self._broken is not None and not discard:
+        elif self._broken is not None:
             raise self._broken
+        elif len(self._written) > 1:
+            await wait_out(self._merge_mine())
+
+    async def _merge_mine(self) -> None:
+        """This run's segments as one, named to sort right after the last of them."""
+        merged = f"{self._written[-1].removesuffix('.jsonl')}~run.jsonl"
+        try:
+            await self._objects.put(merged, b"".join(self._mine), replace=True)
+        except DestinationError as exc:
+            logger.warning("could not merge this run's manifest segments: %s", exc)
+            return
+        await _delete_quietly(self._objects, self._written)
 
     async def _flush_now_and_then(self) -> None:
+        wait = FLUSH_SECONDS
         while not self._stopping:
             with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), FLUSH_SECONDS)
+                await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
             await self._flush()
+            wait = min(wait * 1.5, FLUSH_AT_MOST)
         await self._flush()
 
     async def _flush(self) -> None:
@@ -143,7 +164,15 @@ class StoreManifest:
         except DestinationError as exc:
             logger.warning("could not merge the manifest's segments: %s", exc)
             return
-        await self._objects.delete(segments)
+        await _delete_quietly(self._objects, segments)
+
+
+async def _delete_quietly(objects: Objects, keys: list[str]) -> None:
+    """Merged segments may stay (a bucket may deny deletes): reading them again is harmless."""
+    try:
+        await objects.delete(keys)
+    except DestinationError as exc:
+        logger.warning("could not delete merged manifest segments: %s", exc)
 
 
 async def segment_keys(objects: Objects) -> list[str]:
@@ -169,7 +198,10 @@ async def read_segments(objects: Objects, keys: list[str]) -> list[ManifestEntry
 
 async def verify_store(objects: Objects) -> VerifyReport:
     """Re-hash, by streaming, every object the manifest says was saved."""
-    entries = await read_segments(objects, await segment_keys(objects))
+    segments = await segment_keys(objects)
+    if not segments:
+        raise DestinationError(f"no manifest in {objects.shown}: is it an archive?")
+    entries = await read_segments(objects, segments)
     latest = {(e.workspace_id, e.recording_id, e.kind): e for e in entries}
     saved = [e for e in latest.values() if e.status in ItemStatus.ON_DISK and e.path]
     found: list[str | None] = [None] * len(saved)

@@ -22,6 +22,7 @@ from typing import Any
 import obstore
 from obstore import exceptions
 
+from .._errors import ObjectStoreError
 from .._sinks import already_exists
 from .._threads import in_thread, wait_out
 from ._errors import store_error
@@ -94,7 +95,11 @@ class _Upload:
         """End the upload; ``before_end()`` runs last and may still refuse it by raising."""
         self._before_end = before_end
         self._raise_if_ended()
-        await self._queue.put(None)
+        try:
+            await self._queue.put(None)
+        except BaseException:  # cancelled while the parts before it are still on their way
+            await self.abort()
+            raise
         try:
             return await wait_out(self._task)
         except BaseException:
@@ -175,6 +180,8 @@ class ObjectSink:
                 result = await upload.finish(self._check_free)
             except FileExistsError:
                 raise already_exists(self._shown) from None
+            except ObjectStoreError:
+                raise
             except Exception as exc:
                 raise store_error(exc, f"complete {self._shown}") from None
             self.object_etag = result.get("e_tag")
@@ -201,6 +208,8 @@ class ObjectSink:
             )
         except (FileExistsError, exceptions.AlreadyExistsError, exceptions.PreconditionError):
             raise already_exists(self._shown) from None
+        except ObjectStoreError:
+            raise
         except Exception as exc:
             raise store_error(exc, f"write {self._shown}") from None
         self.object_etag = result.get("e_tag")

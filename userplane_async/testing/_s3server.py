@@ -131,7 +131,9 @@ class S3FaultProxy:
     """An S3 endpoint that forwards to ``upstream`` and answers chosen requests with an error.
 
     ``fail(503, "SlowDown", times=2, match=...)`` answers the next two matching requests with
-    that S3 error; ``requests`` logs ``(method, path, query)`` of everything that came in.
+    that S3 error; ``hold(match)`` keeps matching requests waiting until its event is set;
+    ``wait_for(match)`` returns when a matching request comes in; ``requests`` logs
+    ``(method, path, query)`` of everything that came in.
     """
 
     def __init__(self, upstream: str) -> None:
@@ -140,6 +142,7 @@ class S3FaultProxy:
         self.failed = 0
         self._faults: list[tuple[int, str, int, Match]] = []
         self._waiters: list[tuple[Match, asyncio.Event]] = []
+        self._holds: list[tuple[Match, asyncio.Event]] = []
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
         self.port = 0
@@ -153,6 +156,12 @@ class S3FaultProxy:
     ) -> None:
         self._faults.append((status, code, times, match or (lambda request: True)))
 
+    def hold(self, match: Match) -> asyncio.Event:
+        """Keep matching requests waiting (a slow store) until the returned event is set."""
+        release = asyncio.Event()
+        self._holds.append((match, release))
+        return release
+
     async def wait_for(self, match: Match) -> None:
         """Return when a request that ``match`` accepts comes in."""
         seen = asyncio.Event()
@@ -164,6 +173,9 @@ class S3FaultProxy:
         for match, seen in self._waiters:
             if match(request):
                 seen.set()
+        for match, release in self._holds:
+            if match(request):
+                await release.wait()
         for number, (status, code, times, match) in enumerate(self._faults):
             if times > 0 and match(request):
                 self._faults[number] = (status, code, times - 1, match)

@@ -45,7 +45,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +99,8 @@ class Sample:
     left_bytes: int  # in the client's directory (the two-step's tree) once it was done
     left_files: int
     cpu_seconds: float
+    fake_cpu_seconds: float  # the fake's, over the variant
+    moto_cpu_seconds: float  # the S3 server's, over the variant
     steps: tuple[float, ...] = ()  # the two-step's seconds per step
 
 
@@ -264,6 +266,12 @@ def remove_bucket(s3: S3Server, bucket: str) -> None:
 # --- the two variants ------------------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a running process, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def tree_bytes(root: Path) -> int:
     """Bytes of the files under ``root`` (what they hold, not the blocks they take)."""
     return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
@@ -279,7 +287,13 @@ class Bench:
     )
     checked: int = 0  # objects verified over all runs
     leftover_uploads: int = 0
-    load: list[float] = field(default_factory=list)  # 1-minute load average before each run
+    load: float = 0.0  # 1-minute load average before the first run
+
+    def servers_cpu(self) -> tuple[float, float]:
+        """CPU seconds of the fake and of moto so far (moto's process: S3Server's own)."""
+        moto = self.s3._process
+        assert moto is not None
+        return self.server.cpu_seconds(), cpu_seconds(moto.pid)
 
     def env(self, scratch: Path) -> dict[str, str]:
         return {**client_env(self.server), **self.s3.env, "TMPDIR": str(scratch)}
@@ -302,6 +316,8 @@ class Bench:
                 left_bytes=tree_bytes(scratch),
                 left_files=sum(1 for _ in scratch.rglob("*")),
                 cpu_seconds=usage.cpu_seconds,
+                fake_cpu_seconds=0.0,
+                moto_cpu_seconds=0.0,
             )
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -326,6 +342,8 @@ class Bench:
                 left_bytes=tree_bytes(scratch),
                 left_files=sum(1 for _ in scratch.rglob("*")),
                 cpu_seconds=first.cpu_seconds + second.cpu_seconds,
+                fake_cpu_seconds=0.0,
+                moto_cpu_seconds=0.0,
                 steps=steps,
             )
         finally:
@@ -339,13 +357,20 @@ class Bench:
 
     def run_once(self, number: int) -> None:
         """One run: both variants into one fresh bucket, in an order that alternates."""
-        self.load.append(os.getloadavg()[0])
         bucket = self.s3.new_bucket()
         try:
             order = [("SDK -> S3", self.direct), ("two-step", self.two_step)]
             for name, variant in order if number % 2 == 0 else reversed(order):
                 os.sync()  # no earlier variant's dirty pages are written back during this one
-                self.variants[name].samples.append(variant(bucket))
+                fake_cpu, moto_cpu = self.servers_cpu()
+                sample = variant(bucket)
+                fake_after, moto_after = self.servers_cpu()
+                sample = replace(
+                    sample,
+                    fake_cpu_seconds=fake_after - fake_cpu,
+                    moto_cpu_seconds=moto_after - moto_cpu,
+                )
+                self.variants[name].samples.append(sample)
             self.checked += check_prefix(self.s3, bucket, "sdk", self.server)
             self.checked += check_prefix(self.s3, bucket, "two-step", self.server)
             self.leftover_uploads += incomplete_uploads(self.s3, bucket)
@@ -402,6 +427,18 @@ def report(bench: Bench) -> str:
             "user + system, start-up included",
         ),
         (
+            "fake Userplane CPU (median)",
+            f"{direct.median('fake_cpu_seconds'):.1f} s",
+            f"{baseline.median('fake_cpu_seconds'):.1f} s",
+            "serving the recordings",
+        ),
+        (
+            "moto S3 CPU (median)",
+            f"{direct.median('moto_cpu_seconds'):.1f} s",
+            f"{baseline.median('moto_cpu_seconds'):.1f} s",
+            f"storing the objects; {os.cpu_count()} CPUs for all processes",
+        ),
+        (
             "local disk written",
             _mib(direct.median("disk_write_bytes")),
             _mib(baseline.median("disk_write_bytes")),
@@ -414,7 +451,7 @@ def report(bench: Bench) -> str:
             "the SDK's empty cwd/TMPDIR; the two-step's tree",
         ),
     ]
-    load = max(bench.load)
+    load = bench.load
     lines = [
         f"\nArchive into a bucket (moto S3 on 127.0.0.1): {settings.videos} x "
         f"{settings.video_mib} MiB videos + {settings.recordings} small recordings, "
@@ -443,13 +480,16 @@ def report(bench: Bench) -> str:
         ),
     ]
     if load > 1.0:  # a whole core of 2 was taken by something else
-        lines.append(f"WARNING: load average {load:.1f} before a run: the figures are noisy")
+        lines.append(
+            f"WARNING: load average {load:.1f} before the first run: the figures are noisy"
+        )
     return "\n".join(lines)
 
 
 def run(settings: Settings) -> str:
+    load = os.getloadavg()[0]  # before our own servers start
     with s3_server() as s3, fake_server(settings) as server:
-        bench = Bench(settings, server, s3)
+        bench = Bench(settings, server, s3, load=load)
         for number in range(settings.runs):
             bench.run_once(number)
         server.finish()

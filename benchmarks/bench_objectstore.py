@@ -9,7 +9,7 @@ The workspace (``objectstore_server.py``): N recordings with an S-MiB video (def
 200 MiB) and M recordings with five small resources (default 100), served by the fake in a
 process of its own, with no rate limit. The bucket is moto's S3 server
 (``testing.S3Server``), in a process of its own too, keeping objects in memory as a remote
-store keeps them off our disk. Two variants, in each of R runs (default 3), their order
+store keeps them off our disk. Two variants, in each of R runs (default 5), their order
 alternating from run to run:
 
 - ``SDK -> S3``: ``client.archive(ws, "s3://bucket/sdk")``, in a process started in an empty
@@ -75,7 +75,7 @@ class Settings:
     videos: int = 3
     video_mib: int = 200
     recordings: int = 100
-    runs: int = 3
+    runs: int = 5
     root: str | None = None  # where the per-run directories go (default: the temp dir)
 
     @classmethod
@@ -84,7 +84,7 @@ class Settings:
             videos=int(os.environ.get("BENCH_OBJECTSTORE_VIDEOS", "3")),
             video_mib=int(os.environ.get("BENCH_OBJECTSTORE_VIDEO_MIB", "200")),
             recordings=int(os.environ.get("BENCH_OBJECTSTORE_RECORDINGS", "100")),
-            runs=int(os.environ.get("BENCH_OBJECTSTORE_RUNS", "3")),
+            runs=int(os.environ.get("BENCH_OBJECTSTORE_RUNS", "5")),
             root=os.environ.get("BENCH_OBJECTSTORE_DIR") or None,
         )
 
@@ -401,7 +401,7 @@ def report(bench: Bench) -> str:
     rss = direct.max_rss_mib
     direct_disk = max(s.disk_write_bytes + s.left_bytes for s in direct.samples)
     direct_left = max(s.left_files for s in direct.samples)
-    header = f"{'':<26} {'SDK -> S3':>12} {'two-step':>12}   note"
+    header = f"{'':<28} {'SDK -> S3':>15} {'two-step':>15}   note"
     rows = [
         (
             "wall time (median)",
@@ -465,7 +465,7 @@ def report(bench: Bench) -> str:
         f"{items:,} resources, {settings.runs} runs (order alternating), medians",
         f"objects verified (size + sha256, with recording.json): {bench.checked:,}",
         header,
-        *(f"{name:<26} {a:>12} {b:>12}   {note}".rstrip() for name, a, b, note in rows),
+        *(f"{name:<28} {a:>15} {b:>15}   {note}".rstrip() for name, a, b, note in rows),
         _check(
             wall_ratio <= TARGET_WALL_RATIO,
             f"wall <= {TARGET_WALL_RATIO} x two-step: {wall_ratio:.2f}x",

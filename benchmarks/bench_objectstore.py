@@ -385,6 +385,15 @@ def _check(passed: bool, text: str) -> str:
     return f"{'PASS' if passed else 'FAIL'}  {text}"
 
 
+def _spread(variant: Variant) -> str:
+    seconds = [sample.seconds for sample in variant.samples]
+    return f"{min(seconds):.1f}-{max(seconds):.1f} s"
+
+
+def _runs(variant: Variant) -> str:
+    return " ".join(f"{sample.seconds:.1f}" for sample in variant.samples)
+
+
 def _mib(value: float) -> str:
     return f"{value / MIB:,.1f} MiB"
 
@@ -401,7 +410,7 @@ def report(bench: Bench) -> str:
     rss = direct.max_rss_mib
     direct_disk = max(s.disk_write_bytes + s.left_bytes for s in direct.samples)
     direct_left = max(s.left_files for s in direct.samples)
-    header = f"{'':<28} {'SDK -> S3':>15} {'two-step':>15}   note"
+    header = f"{'':<28} {'SDK -> S3':>12} {'two-step':>12}   note"
     rows = [
         (
             "wall time (median)",
@@ -410,10 +419,10 @@ def report(bench: Bench) -> str:
             f"two-step: archive {archive_step:.1f} s + upload {upload_step:.1f} s",
         ),
         (
-            "wall time, run by run",
-            "/".join(f"{s.seconds:.1f}" for s in direct.samples),
-            "/".join(f"{s.seconds:.1f}" for s in baseline.samples),
-            "seconds",
+            "wall time, fastest-slowest",
+            _spread(direct),
+            _spread(baseline),
+            "run by run: " + " | ".join(_runs(v) for v in (direct, baseline)),
         ),
         (
             "throughput (median)",
@@ -465,7 +474,7 @@ def report(bench: Bench) -> str:
         f"{items:,} resources, {settings.runs} runs (order alternating), medians",
         f"objects verified (size + sha256, with recording.json): {bench.checked:,}",
         header,
-        *(f"{name:<28} {a:>15} {b:>15}   {note}".rstrip() for name, a, b, note in rows),
+        *(f"{name:<28} {a:>12} {b:>12}   {note}".rstrip() for name, a, b, note in rows),
         _check(
             wall_ratio <= TARGET_WALL_RATIO,
             f"wall <= {TARGET_WALL_RATIO} x two-step: {wall_ratio:.2f}x",

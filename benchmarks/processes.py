@@ -50,9 +50,15 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def run_measured(
-    argv: Sequence[str], env: dict[str, str] | None, timeout: float, name: str
+    argv: Sequence[str],
+    env: dict[str, str] | None,
+    timeout: float,
+    name: str,
+    *,
+    cwd: Path | None = None,
 ) -> tuple[str, Usage]:
-    """Run ``argv`` to the end under the launcher: its standard output and what it used."""
+    """Run ``argv`` to the end under the launcher (in ``cwd``, default: ours): its standard
+    output and what it used."""
     with tempfile.TemporaryDirectory() as scratch, open(Path(scratch) / "out", "w+b") as out:
         usage = Path(scratch) / "usage"
         launcher = [sys.executable, "-I", "-S", "-c", LAUNCHER, str(usage), *argv]
@@ -63,6 +69,7 @@ def run_measured(
                 stdout=out,
                 stderr=err,
                 env=env,
+                cwd=cwd,
                 start_new_session=True,
             )
             try:

@@ -152,7 +152,6 @@ class ObjectSink:
         self.received = 0
         self.sha256 = ""
         self.etag: str | None = None
-        self.object_etag: str | None = None  # what the store calls the object we made
 
     async def send(self, chunk: bytes) -> None:
         self._pending.append(chunk)
@@ -177,14 +176,13 @@ class ObjectSink:
             self.sha256 = self._hasher.hexdigest()
             upload, self._upload = self._upload, None
             try:
-                result = await upload.finish(self._check_free)
+                await upload.finish(self._check_free)
             except FileExistsError:
                 raise already_exists(self._shown) from None
             except ObjectStoreError:
                 raise
             except Exception as exc:
                 raise store_error(exc, f"complete {self._shown}") from None
-            self.object_etag = result.get("e_tag")
         self._closed = True
 
     async def aclose(self) -> None:
@@ -199,7 +197,7 @@ class ObjectSink:
         attributes = {**self._stamp(), SHA256_KEY: self.sha256} if self._keeps_attributes else {}
         try:
             await self._check_free()  # some S3-compatible stores ignore If-None-Match
-            result = await obstore.put_async(
+            await obstore.put_async(
                 self._store,
                 self._key,
                 data,
@@ -212,7 +210,6 @@ class ObjectSink:
             raise
         except Exception as exc:
             raise store_error(exc, f"write {self._shown}") from None
-        self.object_etag = result.get("e_tag")
         self._report(len(data))
 
     async def _check_free(self) -> None:

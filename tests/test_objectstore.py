@@ -31,6 +31,7 @@ from userplane_async import (
     TransportError,
     verify_archive,
 )
+from userplane_async._destination import download_place
 from userplane_async._download import file_name
 from userplane_async._store._manifest import COMPACT_OVER, SEGMENTS
 from userplane_async.testing import FakeUserplane, S3FaultProxy, StallAfter, TruncateAfter
@@ -314,6 +315,33 @@ async def test_cancelling_mid_upload_aborts_it(
     assert s3.objects("c/") == {}
     assert s3.uploads() == []
     assert any(r[0] == "DELETE" and "uploadId" in r[2] for r in proxy.requests)
+
+
+async def test_a_commit_cancelled_behind_slow_parts_aborts_the_upload(
+    s3: Bucket, proxy: S3FaultProxy
+) -> None:
+    """Two parts on their way and the queue full: the commit waits to hand over the end.
+    Cancelled there, it must still abort the upload, not leave it waiting forever (#48)."""
+    release = proxy.hold(is_part)
+    folder, _ = await download_place(f"{s3.url}/h/")
+    sink = await folder.open_sink(
+        "video.webm", resource="ws/rec/video", size=None, replace=False, on_landed=lambda n: None
+    )
+    with anyio.fail_after(30):
+        async with sink:
+            for _ in range(14):  # 2 parts of 6 held, 1 MiB waiting in obstore, 1 in the queue
+                await sink.send(bytes(MIB))
+            committing = asyncio.ensure_future(sink.commit())
+            await asyncio.sleep(0)  # the commit runs up to its wait to hand over the end
+            assert not committing.done()
+            committing.cancel()
+            await asyncio.sleep(0)
+            release.set()
+            with pytest.raises(asyncio.CancelledError):
+                await committing
+        await folder.aclose()
+    assert s3.objects("h/") == {}
+    assert s3.uploads() == []
 
 
 # --- the command line ---------------------------------------------------------------------------

@@ -6,14 +6,18 @@ restarted) leaves nothing visible; without ``replace`` nothing already there is 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 from collections.abc import Callable
+from contextvars import Context
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.conftest import Bucket
-from userplane_async import DestinationError
+from userplane_async import DestinationError, verify_archive
 from userplane_async._destination import Folder, download_place
 
 pytestmark = pytest.mark.anyio
@@ -155,3 +159,46 @@ async def test_find_knows_its_own_unchanged_file_and_nothing_else(place: Place) 
     assert edited is not None
     assert edited[0].value == "foreign"
     await folder.aclose()
+
+
+class _WatchedLoop(asyncio.SelectorEventLoop):
+    """Records which thread asks to run something on the loop from outside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.callers: set[str] = set()
+
+    def call_soon_threadsafe(  # type: ignore[override]
+        self, callback: Callable[..., object], *args: Any, context: Context | None = None
+    ) -> asyncio.Handle:
+        self.callers.add(threading.current_thread().name)
+        return super().call_soon_threadsafe(callback, *args, context=context)
+
+
+def test_no_thread_of_obstore_calls_into_the_loop(s3: Bucket) -> None:
+    """obstore's async API completes on its own threads, which then call into Python: one
+    still at it when the interpreter finalised killed the process (SIGABRT), most of the time
+    for a short program under load. Only our own worker threads may wake the loop."""
+
+    async def use_the_store() -> None:
+        folder, _ = await download_place(f"{s3.url}/w/")
+        for name, size, commit in [("a", 5000, True), ("b", 13 * MIB, True), ("c", 7 * MIB, False)]:
+            sink = await folder.open_sink(
+                name, resource=RESOURCE, size=size, replace=False, on_landed=lambda n: None
+            )
+            async with sink:
+                for part in chunks(size):
+                    await sink.send(part)
+                if commit:
+                    await sink.commit()
+        await folder.aclose()
+        with pytest.raises(DestinationError):
+            await verify_archive(f"{s3.url}/w/")
+
+    loop = _WatchedLoop()
+    try:
+        loop.run_until_complete(use_the_store())
+    finally:
+        loop.close()
+    assert set(s3.objects("w/")) == {"w/a", "w/b"}
+    assert loop.callers == {"AnyIO worker thread"}

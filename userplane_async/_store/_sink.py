@@ -6,8 +6,9 @@ multipart upload as it arrives: obstore cuts it into parts and sends a bounded n
 and completes the upload only when our chunk iterator ends, which it does only from
 :meth:`ObjectSink.commit`, after the downloader has checked the size and the SHA-256 is known.
 On any error, a mismatch or a cancellation the iterator raises instead, and obstore aborts the
-upload: nothing becomes visible. The upload is never cancelled from outside (a cancelled
-upload is left incomplete on the store), only ended through its iterator and waited out.
+upload: nothing becomes visible. The upload is never cut short from outside (a thread cannot
+be, and a cut upload would be left incomplete on the store), only ended through its iterator
+and waited out.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Any
 
+import anyio.from_thread
 import obstore
 from obstore import exceptions
 
@@ -26,7 +28,7 @@ from .._errors import ObjectStoreError
 from .._sinks import already_exists
 from .._threads import in_thread, wait_out
 from ._errors import store_error
-from ._objects import Objects
+from ._objects import Objects, blocking
 
 BATCH = 1024 * 1024  # hashed in a thread and handed to the upload a MiB at a time
 SHA256_KEY = "userplane-sha256"
@@ -39,47 +41,65 @@ class _Aborted(Exception):
 
 
 class _Upload:
-    """One multipart upload fed from a one-slot queue (so memory stays bounded)."""
+    """One multipart upload, run by obstore's blocking ``put`` in a worker thread, whose chunk
+    iterator takes each chunk from a one-slot queue on the loop (so memory stays bounded)."""
 
     def __init__(
         self, store: Any, key: str, attributes: dict[str, str], part_size: int, in_flight: int
     ) -> None:
         self._queue: asyncio.Queue[bytes | _Aborted | None] = asyncio.Queue(maxsize=1)
         self.refused: BaseException | None = None  # why our iterator ended the upload
-        self._before_end: Callable[[], Any] | None = None
+        self._before_end: Callable[[], Awaitable[object]] | None = None
         self._task = asyncio.ensure_future(
-            obstore.put_async(
-                store,
-                key,
-                self._chunks(),
-                attributes=attributes or None,
-                use_multipart=True,
-                chunk_size=part_size,
-                max_concurrency=in_flight,
+            self._run(
+                lambda: obstore.put(
+                    store,
+                    key,
+                    self._chunks(),
+                    attributes=attributes or None,
+                    use_multipart=True,
+                    chunk_size=part_size,
+                    max_concurrency=in_flight,
+                )
             )
         )
         # An upload that failed takes no more: make room, so no sender waits for it forever.
         self._task.add_done_callback(lambda _: self._drain())
 
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        while True:
-            item = await self._queue.get()
-            if item is None:
-                if self._before_end is not None:
-                    try:
-                        await self._before_end()
-                    except BaseException as exc:
-                        self.refused = exc
-                        raise
-                return
+    async def _run(self, put: Callable[[], Any]) -> Any:
+        running = asyncio.ensure_future(blocking(put))
+        try:
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:  # even a forgotten upload must not complete
+            self._end(_Aborted())
+            with contextlib.suppress(Exception):
+                await wait_out(running)
+            raise
+
+    def _chunks(self) -> Iterator[bytes]:
+        """Runs in the upload's thread (never on obstore's own, so it may block)."""
+        while (chunk := anyio.from_thread.run(self._next)) is not None:
+            yield chunk
+
+    async def _next(self) -> bytes | None:
+        item = await self._queue.get()
+        try:
             if isinstance(item, _Aborted):
-                self.refused = item
                 raise item
-            yield item
+            if item is None and self._before_end is not None:
+                await self._before_end()
+        except BaseException as exc:
+            self.refused = exc
+            raise
+        return item
 
     def _drain(self) -> None:
         while not self._queue.empty():
             self._queue.get_nowait()
+
+    def _end(self, item: _Aborted) -> None:
+        self._drain()
+        self._queue.put_nowait(item)
 
     async def feed(self, data: bytes) -> None:
         self._raise_if_ended()
@@ -91,7 +111,7 @@ class _Upload:
             exc = self._task.exception()
             raise store_error(exc or RuntimeError("ended early"), "upload")
 
-    async def finish(self, before_end: Callable[[], Any]) -> Any:
+    async def finish(self, before_end: Callable[[], Awaitable[object]]) -> Any:
         """End the upload; ``before_end()`` runs last and may still refuse it by raising."""
         self._before_end = before_end
         self._raise_if_ended()
@@ -110,8 +130,7 @@ class _Upload:
     async def abort(self) -> None:
         """Make the upload fail (obstore aborts it), and wait until it has."""
         if not self._task.done():
-            self._drain()
-            self._queue.put_nowait(_Aborted())
+            self._end(_Aborted())
         with contextlib.suppress(Exception):
             await wait_out(self._task)
 
@@ -197,12 +216,14 @@ class ObjectSink:
         attributes = {**self._stamp(), SHA256_KEY: self.sha256} if self._keeps_attributes else {}
         try:
             await self._check_free()  # some S3-compatible stores ignore If-None-Match
-            await obstore.put_async(
-                self._store,
-                self._key,
-                data,
-                attributes=attributes or None,
-                mode="overwrite" if self._replace else "create",
+            await blocking(
+                lambda: obstore.put(
+                    self._store,
+                    self._key,
+                    data,
+                    attributes=attributes or None,
+                    mode="overwrite" if self._replace else "create",
+                )
             )
         except (FileExistsError, exceptions.AlreadyExistsError, exceptions.PreconditionError):
             raise already_exists(self._shown) from None
@@ -217,7 +238,7 @@ class ObjectSink:
         if self._replace:
             return
         try:
-            await obstore.head_async(self._store, self._key)
+            await blocking(lambda: obstore.head(self._store, self._key))
         except FileNotFoundError:
             return
         except Exception as exc:

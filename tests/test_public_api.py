@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import inspect
+import subprocess
+import sys
 import typing
 
 import attrs
@@ -111,3 +113,37 @@ def test_programming_errors_are_builtin_errors_too(
 def test_type_hints_resolve_from_the_public_module(cls: type) -> None:
     """typing.get_type_hints works on every public model despite the rewritten __module__."""
     assert typing.get_type_hints(cls)
+
+
+def _modules_after(statement: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``statement``."""
+    code = f"import sys; {statement}; print(' '.join(sys.modules))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(run.stdout.split())
+
+
+def test_importing_the_package_loads_nothing_it_does_not_need() -> None:
+    """``import userplane_async`` is cheap (issue 12): aiohttp, attrs, cattrs, anyio and the
+    rest load with the first name that needs them, not with the package."""
+    loaded = _modules_after("import userplane_async")
+    libraries = {"aiohttp", "attr", "attrs", "cattrs", "anyio", "rich", "yarl", "obstore"}
+    assert {m for m in loaded if m.split(".")[0] in libraries} == set()
+    assert {m for m in loaded if m.startswith("userplane_async.")} == {"userplane_async._errors"}
+
+
+def test_the_first_use_of_a_name_loads_what_it_needs() -> None:
+    loaded = _modules_after("from userplane_async import AsyncUserplane")
+    assert {"aiohttp", "userplane_async._client"} <= loaded
+
+
+def test_the_command_line_loads_the_fake_only_to_run_it() -> None:
+    assert "userplane_async.testing" not in _modules_after("import userplane_async.cli")
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="NoSuchThing"):
+        userplane_async.NoSuchThing  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_dir_lists_every_public_name() -> None:
+    assert set(userplane_async.__all__) <= set(dir(userplane_async))

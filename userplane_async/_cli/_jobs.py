@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
@@ -31,11 +31,13 @@ from .. import (
     verify_archive,
 )
 from .._destination import is_store_url, local_path, shown_url, store_module
-from ..testing import FakeUserplane
 from ._bars import LiveReporter
 from ._client import client_options
 from ._output import Output, human_size, to_json
 from ._reporting import JsonReporter, PlainReporter, Reporter
+
+if TYPE_CHECKING:
+    from ..testing import FakeUserplane
 
 T = TypeVar("T")
 
@@ -172,6 +174,8 @@ async def demo(args: argparse.Namespace, out: Output) -> int:
     if dest is None:
         dest = str(demo_home())
         await anyio.to_thread.run_sync(_remove_tree, Path(dest))
+    from ..testing import FakeUserplane  # the fake loads only for the commands that run it
+
     async with FakeUserplane() as fake:  # its recordings live in memory: nothing to clean up
         workspace_id = fake.seed_demo()
         out.info(f"Started a fake Userplane at {fake.base_url}")
@@ -270,6 +274,8 @@ def _where(entry: ManifestEntry) -> str:
 
 async def fake_server(args: argparse.Namespace, out: Output) -> int:
     """Run the fake Userplane, seeded with the demo workspace, until SIGINT or SIGTERM."""
+    from ..testing import FakeUserplane
+
     limits = ((args.rate_limit, 60.0), (args.daily_limit, 86_400.0))
 
     async def serve() -> None:
